@@ -1,0 +1,201 @@
+"""Every table of the pipeline, declared once.
+
+The input contract (what a company hands over), the clean tables written by
+validation, and the feature table are declared here as :class:`Table` objects.
+Validation, the feature engines, the data dictionary and the tests all read
+these declarations; nothing else spells out column lists.
+
+Dtypes are Arrow type names (``string``, ``double``, ``int64``, ``bool``,
+``timestamp[us]``, ``date32``) so that one declaration serves Parquet, DuckDB,
+pandas and Spark alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+#: Customers are spread over this many hash partitions. Validation stores the
+#: partition of every row in the ``bucket`` column (a stable MD5 hash of the
+#: customer id, identical on every engine); the feature engines process
+#: contiguous ranges of partitions so that memory depends on the size of a
+#: range, not on the size of the data.
+N_PARTITIONS = 1024
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "double": pa.float64(),
+    "int64": pa.int64(),
+    "int32": pa.int32(),
+    "int16": pa.int16(),
+    "bool": pa.bool_(),
+    "timestamp[us]": pa.timestamp("us"),
+    "date32": pa.date32(),
+}
+
+_DUCKDB_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "double": "DOUBLE",
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "int16": "SMALLINT",
+    "bool": "BOOLEAN",
+    "timestamp[us]": "TIMESTAMP",
+    "date32": "DATE",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, Arrow dtype, whether it must be present, and its meaning."""
+
+    name: str
+    dtype: str
+    description: str
+    required: bool = True
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _ARROW_TYPES:
+            raise ValueError(f"column {self.name!r}: unknown dtype {self.dtype!r}")
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _ARROW_TYPES[self.dtype]
+
+    @property
+    def duckdb_type(self) -> str:
+        return _DUCKDB_TYPES[self.dtype]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A named, ordered collection of columns."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...] = field(default_factory=tuple)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def optional(self) -> list[str]:
+        return [c.name for c in self.columns if not c.required]
+
+    def __getitem__(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
+
+
+# --------------------------------------------------------------------------
+# Input contract: what a company provides (before validation).
+# --------------------------------------------------------------------------
+
+TRANSACTIONS = Table(
+    "transactions",
+    "One row per purchase or refund. Required.",
+    (
+        Column("customer_id", "string", "Customer identifier, kept as text (leading zeros matter)."),
+        Column("timestamp", "timestamp[us]", "When the transaction happened."),
+        Column("amount", "double", "Amount paid; negative for a refund."),
+        Column("transaction_id", "string", "Identifier of the transaction.", required=False),
+        Column("quantity", "double", "Number of items.", required=False),
+        Column("channel", "string", "Sales channel (store, web, app, ...).", required=False),
+        Column("category", "string", "Product category.", required=False),
+        Column("discount", "double", "Discount granted on the transaction.", required=False),
+    ),
+)
+
+INTERACTIONS = Table(
+    "interactions",
+    "One row per contact between the customer and the company. Optional.",
+    (
+        Column("customer_id", "string", "Customer identifier, kept as text."),
+        Column("timestamp", "timestamp[us]", "When the interaction happened."),
+        Column("kind", "string", "Kind of interaction, from the vocabulary in params."),
+        Column("channel", "string", "Contact channel (phone, email, chat, ...).", required=False),
+        Column("satisfaction", "double", "Satisfaction score, within the range in params.",
+               required=False),
+        Column("resolved", "bool", "Whether the ticket or complaint was resolved.",
+               required=False),
+        Column("resolution_hours", "double", "Hours until resolution.", required=False),
+    ),
+)
+
+CUSTOMERS = Table(
+    "customers",
+    "One row per known customer. Optional.",
+    (
+        Column("customer_id", "string", "Customer identifier, kept as text."),
+        Column("signup_date", "timestamp[us]", "When the customer became known (first seen).",
+               required=False),
+        Column("segment", "string", "Customer type or segment.", required=False),
+        Column("relationship_type", "string", "Relationship type (self-service, account "
+               "manager, ...).", required=False),
+    ),
+)
+
+INPUT_TABLES: dict[str, Table] = {t.name: t for t in (TRANSACTIONS, INTERACTIONS, CUSTOMERS)}
+
+# --------------------------------------------------------------------------
+# Clean tables written by validation: every contract column (optional ones
+# filled with nulls when absent), plus lineage and the partition key.
+# --------------------------------------------------------------------------
+
+_LINEAGE = (
+    Column("bucket", "int32", f"Hash partition of the customer (0 to {N_PARTITIONS - 1})."),
+    Column("source_file", "string", "File the row was read from."),
+    Column("source_line", "int64", "Line (CSV, 1 = header) or row number (Parquet) in that file."),
+)
+
+
+def _clean(table: Table, extra: Sequence[Column] = ()) -> Table:
+    columns = tuple(
+        Column(c.name, c.dtype, c.description, required=True) for c in table.columns
+    )
+    return Table(f"clean_{table.name}", f"Validated {table.name}.", columns + tuple(extra) + _LINEAGE)
+
+
+CLEAN_TRANSACTIONS = _clean(
+    TRANSACTIONS,
+    (Column("is_refund", "bool", "True when the amount is negative (a refund)."),),
+)
+CLEAN_INTERACTIONS = _clean(INTERACTIONS)
+CLEAN_CUSTOMERS = _clean(CUSTOMERS)
+
+CLEAN_TABLES: dict[str, Table] = {
+    "transactions": CLEAN_TRANSACTIONS,
+    "interactions": CLEAN_INTERACTIONS,
+    "customers": CLEAN_CUSTOMERS,
+}
+
+QUARANTINE = Table(
+    "quarantine",
+    "Input rows that were not used, each with the rule it broke.",
+    (
+        Column("table", "string", "Input table the row came from."),
+        Column("source_file", "string", "File the row was read from."),
+        Column("source_line", "int64", "Line (CSV, 1 = header) or row number (Parquet)."),
+        Column("rule", "string", "Identifier of the validation rule the row broke."),
+        Column("reason", "string", "What was wrong, in words, with the offending value."),
+        Column("raw", "string", "The raw row as read, as JSON text."),
+    ),
+)
+
+
+def columns_for(tables: Iterable[Table]) -> list[Column]:
+    """All columns of several tables, in order."""
+    return [c for t in tables for c in t.columns]

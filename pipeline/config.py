@@ -1,0 +1,273 @@
+"""Parameters and paths: the one place that knows where things live.
+
+``params.yaml`` is read and validated here into typed objects (unknown keys,
+wrong types and impossible values are refused with the key named); stage
+entry points take the section they need and pass plain values to the library
+code in ``features/`` and ``models/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Stages run from the project directory (DVC runs them there); paths stay relative
+# so that messages and dvc.yaml read the same.
+ROOT = Path(os.environ.get("CHURN_PROJECT_DIR", "."))
+PARAMS_FILE = "params.yaml"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------
+
+
+class SizeParams(_Section):
+    customers: int = Field(gt=0)
+    days: int = Field(gt=60)
+
+
+class GenerateParams(_Section):
+    size: str = "default"
+    seed: int = 20240101
+    start_date: dt.date = dt.date(2022, 1, 1)
+    sizes: dict[str, SizeParams]
+
+    @model_validator(mode="after")
+    def _size_known(self) -> GenerateParams:
+        if self.size not in self.sizes:
+            raise ValueError(
+                f"generate.size is {self.size!r}, which is not one of generate.sizes: "
+                f"{sorted(self.sizes)}"
+            )
+        return self
+
+    @property
+    def chosen(self) -> SizeParams:
+        return self.sizes[self.size]
+
+
+class ColumnMaps(_Section):
+    transactions: dict[str, str] = Field(default_factory=dict)
+    interactions: dict[str, str] = Field(default_factory=dict)
+    customers: dict[str, str] = Field(default_factory=dict)
+
+
+class DataParams(_Section):
+    transactions: str
+    interactions: str | None = None
+    customers: str | None = None
+    columns: ColumnMaps = Field(default_factory=ColumnMaps)
+    delimiter: str = ","
+    decimal: Literal[".", ","] = "."
+    thousands: Literal[".", ",", " ", "'"] | None = None
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    interaction_kinds: list[str] = Field(min_length=1)
+    satisfaction_range: tuple[float, float] = (1.0, 5.0)
+
+    @field_validator("interaction_kinds")
+    @classmethod
+    def _kinds_are_identifiers(cls, kinds: list[str]) -> list[str]:
+        bad = [k for k in kinds if not k.isidentifier() or k != k.lower()]
+        if bad:
+            raise ValueError(
+                f"interaction kinds become column names and must be lower-case identifiers "
+                f"(letters, digits, underscores): {bad}"
+            )
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"interaction kinds are repeated: {kinds}")
+        return kinds
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataParams:
+        lo, hi = self.satisfaction_range
+        if lo >= hi:
+            raise ValueError(f"data.satisfaction_range must be [low, high] with low < high, "
+                             f"got {list(self.satisfaction_range)}")
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(f"data.thousands and data.decimal are both {self.decimal!r}")
+        if len(self.delimiter) != 1:
+            raise ValueError(f"data.delimiter must be one character, got {self.delimiter!r}")
+        try:
+            import zoneinfo
+
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"data.timezone {self.timezone!r} is not a known time zone "
+                             f"(use an IANA name such as 'Europe/Paris' or 'UTC')") from err
+        return self
+
+    def path(self, table: str) -> Path | None:
+        value = getattr(self, table)
+        return None if value is None else resolve(value)
+
+
+class ValidateParams(_Section):
+    max_future_days: int = Field(default=1, ge=0)
+    min_timestamp: dt.date = dt.date(1990, 1, 1)
+
+
+class FeaturesParams(_Section):
+    windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365], min_length=1)
+    trend_days: int = Field(default=90, gt=0)
+    resolution_kinds: list[str] = Field(default_factory=lambda: ["complaint", "support_ticket"])
+    snapshot_frequency: str = "MS"
+    first_snapshot: dt.date | None = None
+    last_snapshot: dt.date | None = None
+    partitions_per_chunk: int = Field(default=1024, gt=0, le=1024)
+    memory_limit: str | None = None
+    threads: int | None = Field(default=None, gt=0)
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows_sorted(cls, windows: list[int]) -> list[int]:
+        if any(w <= 0 for w in windows) or len(set(windows)) != len(windows):
+            raise ValueError(f"windows must be distinct positive day counts, got {windows}")
+        return sorted(windows)
+
+    @field_validator("snapshot_frequency")
+    @classmethod
+    def _frequency_known(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(value)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a pandas offset alias (e.g. 'MS', '30D', "
+                             f"'W-MON')") from err
+        return value
+
+    @model_validator(mode="after")
+    def _snapshots(self) -> FeaturesParams:
+        if (self.first_snapshot and self.last_snapshot
+                and self.first_snapshot > self.last_snapshot):
+            raise ValueError(f"features.first_snapshot ({self.first_snapshot}) is after "
+                             f"features.last_snapshot ({self.last_snapshot})")
+        return self
+
+
+class LabelsParams(_Section):
+    horizon_days: int = Field(default=90, gt=0)
+
+
+class Params(_Section):
+    generate: GenerateParams
+    data: DataParams
+    validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
+    features: FeaturesParams = Field(default_factory=FeaturesParams)
+    labels: LabelsParams = Field(default_factory=LabelsParams)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        unknown = set(self.features.resolution_kinds) - set(self.data.interaction_kinds)
+        if unknown:
+            raise ValueError(
+                f"features.resolution_kinds names kinds that are not in data.interaction_kinds: "
+                f"{sorted(unknown)}"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """A path from params, relative to the project root unless absolute."""
+    p = Path(path)
+    return p if p.is_absolute() else ROOT / p
+
+
+def load_params(path: str | os.PathLike[str] | None = None,
+                overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate ``params.yaml``.
+
+    Parameters
+    ----------
+    path
+        The params file; default ``params.yaml`` at the project root.
+    overrides
+        Dotted keys to replace after reading, e.g. ``{"generate.size": "tiny"}``.
+
+    Raises
+    ------
+    ConfigError
+        With every problem listed as ``key: message``.
+    """
+    file = Path(path) if path is not None else ROOT / PARAMS_FILE
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"{file}: params file not found") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping of stage names, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in e['loc']).replace('validate_', 'validate')}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise ConfigError(f"{file}: invalid parameters:\n{problems}") from None
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def tracking_uri() -> str:
+    """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the local SQLite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+# --------------------------------------------------------------------------
+# Paths: outputs of each stage. dvc.yaml names the same paths.
+# --------------------------------------------------------------------------
+
+
+class Paths:
+    """Where each stage writes. Relative to the project root; mirrored in dvc.yaml."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        self.root = root
+        self.raw = root / "data" / "raw"
+        self.ground_truth = self.raw / "ground_truth.parquet"
+        self.clean = root / "data" / "clean"
+        self.quarantine = self.clean / "quarantine.parquet"
+        self.features = root / "data" / "features"
+        self.reports = root / "reports"
+        self.validation_report = self.reports / "validation.json"
+        self.features_report = self.reports / "features.json"
+
+    def clean_table(self, table: str) -> Path:
+        return self.clean / f"{table}.parquet"
+
+    def demo_input(self, table: str) -> Path:
+        return self.raw / f"{table}.csv"
+
+
+PATHS = Paths()
