@@ -108,7 +108,8 @@ TRANSACTIONS = Table(
     "transactions",
     "One row per purchase or refund. Required.",
     (
-        Column("customer_id", "string", "Customer identifier, kept as text (leading zeros matter)."),
+        Column("customer_id", "string",
+               "Customer identifier, kept as text (leading zeros matter)."),
         Column("timestamp", "timestamp[us]", "When the transaction happened."),
         Column("amount", "double", "Amount paid; negative for a refund."),
         Column("transaction_id", "string", "Identifier of the transaction.", required=False),
@@ -166,7 +167,8 @@ def _clean(table: Table, extra: Sequence[Column] = ()) -> Table:
     columns = tuple(
         Column(c.name, c.dtype, c.description, required=True) for c in table.columns
     )
-    return Table(f"clean_{table.name}", f"Validated {table.name}.", columns + tuple(extra) + _LINEAGE)
+    return Table(f"clean_{table.name}", f"Validated {table.name}.",
+                 columns + tuple(extra) + _LINEAGE)
 
 
 CLEAN_TRANSACTIONS = _clean(

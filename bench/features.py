@@ -1,0 +1,207 @@
+"""Benchmark of the feature stage on generated clean tables.
+
+Generates N events for C customers straight into the clean Parquet layout
+(the validation stage is not part of this measurement), then, in the same
+process and on the same files:
+
+* a reference pass: a bare DuckDB ``GROUP BY customer_id`` count and sum over
+  the transactions, written to Parquet;
+* the feature build for 1 cutoff and for 12 cutoffs.
+
+Each is repeated ``--repeat`` times; the medians of wall time and CPU time are
+printed with events/s, the peak RSS of a run (each run in a fresh child
+process, so peaks do not mask each other), and the ratios to the reference.
+
+    python bench/features.py --events 10_000_000 --customers 1_000_000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This file is named like the `features` package: run as a script, its own folder
+# would come first on sys.path and hide the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import duckdb  # noqa: E402
+
+from features.build import FeatureSpec  # noqa: E402
+from features.engines.duckdb import build_features, connect  # noqa: E402
+from features.schema import N_PARTITIONS  # noqa: E402
+
+KINDS = ("support_ticket", "complaint", "survey", "email_open", "web_visit", "call")
+
+
+def generate(out: Path, *, events: int, customers: int, seed: int = 7) -> dict[str, Path]:
+    """Write clean transactions (70% of events), interactions (30%) and customers."""
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
+    n_tx, n_ix = int(events * 0.7), events - int(events * 0.7)
+    con.execute(f"""
+        CREATE TABLE ids AS
+        SELECT printf('C%09d', i) AS customer_id,
+               (md5_number(printf('C%09d', i)) % {N_PARTITIONS})::INTEGER AS bucket
+        FROM range({customers}) t(i)""")
+    con.execute("""
+        CREATE TABLE keys AS
+        SELECT customer_id, bucket, row_number() OVER (ORDER BY bucket, customer_id) - 1
+               AS customer_key
+        FROM ids""")
+    span = 1095 * 86400
+    paths = {name: out / f"{name}.parquet"
+             for name in ("transactions", "interactions", "customers", "customer_index")}
+    con.execute(f"""COPY (SELECT customer_key, customer_id, bucket FROM keys ORDER BY customer_key)
+                    TO '{paths['customer_index']}' (FORMAT parquet)""")
+    con.execute(f"""
+        COPY (
+          SELECT k.customer_key, k.customer_id,
+                 TIMESTAMP '2022-01-01' + to_seconds((random() * {span})::BIGINT) AS timestamp,
+                 round(CASE WHEN random() < 0.02 THEN -random() * 50 ELSE random() * 120 END, 2)
+                   AS amount,
+                 NULL::VARCHAR AS transaction_id, NULL::DOUBLE AS quantity,
+                 NULL::VARCHAR AS channel, NULL::VARCHAR AS category, NULL::DOUBLE AS discount,
+                 k.bucket, 'bench'::VARCHAR AS source_file, t.i AS source_line
+          FROM (SELECT i, (random() * {customers})::BIGINT % {customers} AS ck
+                FROM range({n_tx}) r(i)) t
+          JOIN keys k ON k.customer_key = t.ck
+        ) TO '{paths['transactions']}.unsorted' (FORMAT parquet)""")
+    unsorted = f"{paths['transactions']}.unsorted"
+    con.execute(f"""
+        COPY (SELECT *, amount < 0 AS is_refund FROM read_parquet('{unsorted}')
+              ORDER BY bucket, customer_id, timestamp)
+        TO '{paths['transactions']}' (FORMAT parquet, ROW_GROUP_SIZE 500000)""")
+    kinds = "[" + ", ".join(f"'{k}'" for k in KINDS) + "]"
+    con.execute(f"""
+        COPY (
+          SELECT k.customer_key, k.customer_id,
+                 TIMESTAMP '2022-01-01' + to_seconds((random() * {span})::BIGINT) AS timestamp,
+                 {kinds}[1 + (random() * 6)::INTEGER % 6] AS kind,
+                 NULL::VARCHAR AS channel,
+                 CASE WHEN random() < 0.1 THEN 1 + (random() * 4)::INTEGER END::DOUBLE
+                   AS satisfaction,
+                 CASE WHEN random() < 0.1 THEN random() < 0.7 END AS resolved,
+                 CASE WHEN random() < 0.1 THEN random() * 72 END AS resolution_hours,
+                 k.bucket, 'bench'::VARCHAR AS source_file, t.i AS source_line
+          FROM (SELECT i, (random() * {customers})::BIGINT % {customers} AS ck
+                FROM range({n_ix}) r(i)) t
+          JOIN keys k ON k.customer_key = t.ck
+          ORDER BY k.bucket, k.customer_id, timestamp
+        ) TO '{paths['interactions']}' (FORMAT parquet, ROW_GROUP_SIZE 500000)""")
+    con.execute(f"""
+        COPY (SELECT customer_key, customer_id, NULL::TIMESTAMP AS signup_date,
+                     NULL::VARCHAR AS segment, NULL::VARCHAR AS relationship_type,
+                     bucket, 'bench'::VARCHAR AS source_file, customer_key AS source_line
+              FROM keys WHERE false)
+        TO '{paths['customers']}' (FORMAT parquet)""")
+    os.unlink(unsorted)
+    return paths
+
+
+def _reference(clean: dict[str, Path], out: Path, threads: int | None) -> None:
+    con = connect(threads=threads)
+    con.execute(f"""COPY (SELECT customer_id, count(*) AS n, sum(amount) AS s
+                    FROM read_parquet('{clean['transactions']}') GROUP BY customer_id)
+                    TO '{out / 'reference.parquet'}' (FORMAT parquet)""")
+
+
+def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs: int,
+              partitions_per_chunk: int, memory_limit: str | None) -> None:
+    con = connect(threads=threads, memory_limit=memory_limit)
+    # The data spans 2022 to 2024; the cutoffs are the last n month starts of 2024.
+    cutoffs = [dt.date(2024, m, 1) for m in range(13 - n_cutoffs, 13)]
+    target = out / f"features_{n_cutoffs}"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir()
+    build_features(con, clean=clean, cutoffs=cutoffs, spec=FeatureSpec(), out_dir=target,
+                   partitions_per_chunk=partitions_per_chunk)
+
+
+def _child(fn, args, queue) -> None:  # pragma: no cover - runs in a child process
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn(*args)
+    queue.put({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def measure(fn, *args) -> dict[str, float]:
+    """Run ``fn(*args)`` in a fresh process; wall, CPU seconds and peak RSS."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=lambda s: int(s.replace("_", "")), default=10_000_000)
+    parser.add_argument("--customers", type=lambda s: int(s.replace("_", "")),
+                        default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--partitions-per-chunk", type=int, default=128)
+    parser.add_argument("--memory-limit", default=None)
+    parser.add_argument("--cutoffs", default="1,12", help="comma-separated cutoff counts")
+    parser.add_argument("--workdir", default=None, help="where to generate (default: a temp dir)")
+    args = parser.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="churn-bench-"))
+    t0 = time.perf_counter()
+    clean = generate(work / "clean", events=args.events, customers=args.customers)
+    print(f"generated {args.events:,} events for {args.customers:,} customers in "
+          f"{time.perf_counter() - t0:.1f} s under {work}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}, duckdb {duckdb.__version__}")
+
+    runs: dict[str, list[dict[str, float]]] = {"reference": []}
+    counts = [int(c) for c in args.cutoffs.split(",")]
+    for k in counts:
+        runs[f"{k} cutoff(s)"] = []
+    for _ in range(args.repeat):  # interleaved, so a noisy minute hits all alike
+        runs["reference"].append(measure(_reference, clean, work, args.threads))
+        for k in counts:
+            runs[f"{k} cutoff(s)"].append(measure(
+                _features, clean, work, args.threads, k, args.partitions_per_chunk,
+                args.memory_limit))
+
+    ref = statistics.median(r["wall"] for r in runs["reference"])
+    ref_cpu = statistics.median(r["cpu"] for r in runs["reference"])
+    one = None
+    print(f"\n{'pass':<16}{'wall s':>9}{'cpu s':>9}{'Mevents/s':>11}{'peak RSS MB':>13}"
+          f"{'x ref wall':>12}{'x ref cpu':>11}{'x 1 cutoff':>12}")
+    summary = {}
+    for name, rs in runs.items():
+        wall = statistics.median(r["wall"] for r in rs)
+        cpu = statistics.median(r["cpu"] for r in rs)
+        rss = max(r["peak_rss_mb"] for r in rs)
+        if name.startswith("1 "):
+            one = wall
+        vs_one = f"{wall / one:.2f}" if one and name != "reference" else "-"
+        print(f"{name:<16}{wall:>9.2f}{cpu:>9.2f}{args.events / wall / 1e6:>11.2f}{rss:>13.0f}"
+              f"{wall / ref:>12.2f}{cpu / ref_cpu if ref_cpu else float('nan'):>11.2f}"
+              f"{vs_one:>12}")
+        summary[name] = {"wall_median_s": wall, "cpu_median_s": cpu, "peak_rss_mb": rss,
+                         "walls": [r["wall"] for r in rs]}
+    print("\n" + json.dumps({"events": args.events, "customers": args.customers,
+                             "runs": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

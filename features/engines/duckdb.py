@@ -1,0 +1,160 @@
+"""The embedded engine: DuckDB reads the clean Parquet one range of partitions at a time.
+
+Clean tables are sorted by (bucket, customer, time), so a range of buckets is a
+contiguous run of row groups: DuckDB skips the others using the Parquet
+statistics and hands the kernel (:func:`features.build.compute_features`)
+rows that need no sorting. Peak memory follows the size of a range, set by
+``partitions_per_chunk``, not the size of the data; the next range is read
+and computed while the previous one is being written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.build import FeatureSpec, compute_features, rfm_edges, rfm_values
+from features.schema import N_PARTITIONS
+
+#: Columns the kernel reads from each clean table.
+KERNEL_COLUMNS = {
+    "transactions": ("customer_key", "timestamp", "amount", "is_refund"),
+    "interactions": ("customer_key", "timestamp", "kind", "satisfaction", "resolved",
+                     "resolution_hours"),
+    "customers": ("customer_key", "signup_date", "segment", "relationship_type"),
+    "customer_index": ("customer_key", "customer_id"),
+}
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a feature build produced."""
+
+    rows: int
+    customers: int
+    cutoffs: list[dt.date]
+    chunks: int
+    parts: list[str]
+
+
+def connect(*, memory_limit: str | None = None, threads: int | None = None,
+            temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the given limits."""
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if temp_directory:
+        con.execute("SET temp_directory = ?", [str(temp_directory)])
+    return con
+
+
+def event_range(con: duckdb.DuckDBPyConnection,
+                clean: dict[str, Path]) -> tuple[dt.date, dt.date] | None:
+    """First and last day with a transaction or interaction, or None without events."""
+    row = con.execute(
+        "SELECT min(d0), max(d1) FROM ("
+        " SELECT min(timestamp)::DATE AS d0, max(timestamp)::DATE AS d1 FROM read_parquet(?)"
+        " UNION ALL"
+        " SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM read_parquet(?))",
+        [str(clean["transactions"]), str(clean["interactions"])],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, lo: int, hi: int) -> pa.Table:
+    columns = ", ".join(KERNEL_COLUMNS[table])
+    return con.sql(f"SELECT {columns} FROM read_parquet(?) WHERE bucket >= ? AND bucket < ?",
+                   params=[str(path), lo, hi]).to_arrow_table()
+
+
+def chunks(partitions_per_chunk: int) -> list[tuple[int, int]]:
+    """Ranges [lo, hi) of hash partitions processed together."""
+    bounds = [*range(0, N_PARTITIONS, partitions_per_chunk), N_PARTITIONS]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def build_features(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    clean: dict[str, Path],
+    cutoffs: Sequence[dt.date],
+    spec: FeatureSpec,
+    out_dir: Path,
+    partitions_per_chunk: int = N_PARTITIONS,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> BuildSummary:
+    """Compute the feature table into ``out_dir`` (a folder of Parquet parts).
+
+    Parameters
+    ----------
+    con
+        DuckDB connection (limits already set).
+    clean
+        Paths of the clean ``transactions``, ``interactions``, ``customers`` and
+        ``customer_index`` tables.
+    cutoffs
+        Snapshot dates.
+    spec
+        Feature windows and kinds.
+    out_dir
+        An empty folder; receives ``part-NNNNN.parquet``, one per chunk with rows.
+    partitions_per_chunk
+        How many of the ``N_PARTITIONS`` hash partitions go through the kernel at once.
+    progress
+        Called with (pass name, chunks done, chunks in all).
+
+    Two passes over the transactions: the first collects recency, frequency and
+    monetary value of every buyer at every cutoff, whose quintile edges over all
+    customers define the RFM scores; the second computes every feature.
+    """
+    out_dir = Path(out_dir)
+    ranges = chunks(partitions_per_chunk)
+    values = []
+    for i, (lo, hi) in enumerate(ranges):
+        values.append(rfm_values(_read(con, clean["transactions"], "transactions", lo, hi),
+                                 _read(con, clean["customer_index"], "customer_index", lo, hi),
+                                 cutoffs))
+        if progress:
+            progress("rfm", i + 1, len(ranges))
+    edges = rfm_edges(pd.concat(values, ignore_index=True))
+    del values
+
+    parts: list[str] = []
+    rows = 0
+    customers = 0
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for i, (lo, hi) in enumerate(ranges):
+            tables = {name: _read(con, path, name, lo, hi) for name, path in clean.items()}
+            part = compute_features(tables["transactions"], tables["interactions"],
+                                    tables["customers"], tables["customer_index"], cutoffs,
+                                    spec, edges)
+            del tables
+            if pending is not None:
+                pending.result()
+            if part.num_rows:
+                name = f"part-{i:05d}.parquet"
+                pending = writer.submit(pq.write_table, part, out_dir / name,
+                                        compression="zstd")
+                parts.append(name)
+                rows += part.num_rows
+                customers += len(pc.unique(part.column("customer_id")))
+            if progress:
+                progress("features", i + 1, len(ranges))
+        if pending is not None:
+            pending.result()
+    return BuildSummary(rows=rows, customers=customers, cutoffs=list(cutoffs),
+                        chunks=len(ranges), parts=parts)

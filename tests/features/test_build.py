@@ -1,0 +1,333 @@
+"""Point-in-time features: hand-computed values, a naive reference, and no leakage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.build import (
+    FeatureSpec,
+    compute_features,
+    feature_table,
+    rfm_edges,
+    rfm_values,
+    snapshot_cutoffs,
+)
+from tests.features.conftest import SPEC, make_inputs, ts
+
+CUTOFF = dt.date(2024, 4, 1)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas().set_index(["customer_id", "cutoff"])
+
+
+@pytest.fixture
+def fixture_rows():
+    tx = [
+        ("A", ts("2024-01-01"), 10.0),
+        ("A", ts("2024-01-11"), 20.0),
+        ("A", ts("2024-02-10"), 30.0),
+        ("A", ts("2024-03-12"), 40.0),
+        ("A", ts("2024-03-20"), -5.0),            # refund
+        ("A", ts("2024-03-31", 23), 50.0),        # last moment before the cutoff
+        ("A", ts("2024-04-01", 0), 999.0),        # on the cutoff day: not seen
+        ("D", ts("2023-06-15"), 25.0),
+        ("E", ts("2024-04-03"), 60.0),            # only after the cutoff
+    ]
+    ix = [
+        ("A", ts("2024-01-20"), "complaint", None, True, 48.0),
+        ("A", ts("2024-03-05"), "complaint", None, False, None),
+        ("A", ts("2024-02-01"), "survey", 2.0, None, None),
+        ("A", ts("2024-03-10"), "survey", 4.0, None, None),
+        ("A", ts("2024-03-30"), "support_ticket", None, True, 5.0),
+        ("A", ts("2024-04-02"), "survey", 1.0, None, None),  # after the cutoff
+        ("B", ts("2024-03-01"), "survey", 5.0, None, None),  # a prospect
+    ]
+    cu = [
+        ("A", ts("2023-12-01", 0), "loyal", "self_service"),
+        ("C", ts("2024-05-01", 0), "wanderer", None),       # known only after the cutoff
+    ]
+    return tx, ix, cu
+
+
+def test_hand_computed_values(fixture_rows):
+    out = compute_features(*make_inputs(*fixture_rows), [CUTOFF], SPEC)
+    assert out.schema == feature_table(SPEC).arrow_schema()
+    df = _frame(out)
+    assert sorted(df.index.get_level_values(0)) == ["A", "B", "D"]
+    a = df.loc[("A", CUTOFF)]
+    expected_a = {
+        "tenure_days": 122, "days_since_first_purchase": 91, "recency_days": 1,
+        "frequency": 5, "monetary_sum": 150.0, "monetary_mean": 30.0,
+        "frequency_30d": 2, "monetary_sum_30d": 90.0, "monetary_mean_30d": 45.0,
+        "frequency_90d": 4, "monetary_sum_90d": 140.0, "monetary_mean_90d": 35.0,
+        "gap_mean_days": 22.5, "gap_median_days": 24.5, "gap_std_days": 9.9498743710662,
+        "recency_gap_ratio": 1 / 25.5,
+        "frequency_trend_30d": 1, "monetary_trend_30d": 2.0,
+        "refund_count": 1, "refund_amount": 5.0, "refund_count_30d": 1,
+        "support_ticket_count_30d": 1, "support_ticket_count_90d": 1,
+        "support_ticket_days_since_last": 2,
+        "complaint_count_30d": 1, "complaint_count_90d": 2, "complaint_days_since_last": 27,
+        "survey_count_30d": 1, "survey_count_90d": 2, "survey_days_since_last": 22,
+        "complaint_resolved_rate": 0.5, "complaint_resolution_hours_mean": 48.0,
+        "complaint_unresolved_30d": 1,
+        "satisfaction_count": 2, "satisfaction_mean": 3.0, "satisfaction_last": 4.0,
+        "segment": "loyal", "relationship_type": "self_service",
+    }
+    for name, value in expected_a.items():
+        if isinstance(value, str):
+            assert a[name] == value, name
+        else:
+            assert a[name] == pytest.approx(value), name
+
+    b = df.loc[("B", CUTOFF)]
+    assert b["frequency"] == 0 and b["monetary_sum"] == 0
+    assert b["tenure_days"] == 31
+    for name in ("recency_days", "monetary_mean", "days_since_first_purchase",
+                 "gap_median_days", "monetary_trend_30d", "complaint_resolved_rate"):
+        assert pd.isna(b[name]), name
+    assert b["survey_count_30d"] == 0 and b["survey_count_90d"] == 1  # 31 days before
+    assert b["satisfaction_last"] == 5.0
+    assert pd.isna(b["segment"])
+
+    d = df.loc[("D", CUTOFF)]
+    assert d["recency_days"] == 291 and d["frequency"] == 1 and d["frequency_90d"] == 0
+    assert pd.isna(d["gap_mean_days"]) and pd.isna(d["monetary_mean_90d"])
+
+
+# ---------------------------------------------------------------- naive reference
+
+
+def naive_features(tx_rows, ix_rows, cu_rows, cutoff: dt.date, spec: FeatureSpec) -> dict:
+    """Straightforward per-customer computation, one cutoff: the kernel must agree."""
+    c = cutoff
+
+    def days(t):
+        return (c - t.date()).days
+
+    out = {}
+    ids = {r[0] for r in (*tx_rows, *ix_rows, *cu_rows)}
+    for cid in ids:
+        buys = sorted((r[1], r[2]) for r in tx_rows if r[0] == cid and r[2] >= 0
+                      and r[1].date() < c)
+        refunds = [r for r in tx_rows if r[0] == cid and r[2] < 0 and r[1].date() < c]
+        ix = sorted((r for r in ix_rows if r[0] == cid and r[1].date() < c),
+                    key=lambda r: r[1])
+        signup = [r[1] for r in cu_rows if r[0] == cid and r[1] is not None]
+        firsts = [t.date() for t in
+                  [*(b[0] for b in buys[:1]), *(r[1] for r in ix[:1]), *signup]]
+        if not firsts or min(firsts) >= c:
+            continue
+        f = {"tenure_days": (c - min(firsts)).days}
+        amounts = [a for _, a in buys]
+        f["frequency"] = len(buys)
+        f["monetary_sum"] = sum(amounts)
+        f["monetary_mean"] = statistics.fmean(amounts) if amounts else None
+        f["recency_days"] = days(buys[-1][0]) if buys else None
+        f["days_since_first_purchase"] = days(buys[0][0]) if buys else None
+        for w in spec.windows_days:
+            inw = [a for t, a in buys if days(t) <= w]
+            f[f"frequency_{w}d"] = len(inw)
+            f[f"monetary_sum_{w}d"] = sum(inw)
+            f[f"monetary_mean_{w}d"] = statistics.fmean(inw) if inw else None
+        gaps = [(buys[i][0].date() - buys[i - 1][0].date()).days for i in range(1, len(buys))]
+        f["gap_mean_days"] = statistics.fmean(gaps) if gaps else None
+        f["gap_median_days"] = statistics.median(gaps) if gaps else None
+        f["gap_std_days"] = statistics.stdev(gaps) if len(gaps) >= 2 else None
+        f["recency_gap_ratio"] = (f["recency_days"] / (1 + f["gap_median_days"])
+                                  if gaps else None)
+        T = spec.trend_days
+        last = [a for t, a in buys if days(t) <= T]
+        prev = [a for t, a in buys if T < days(t) <= 2 * T]
+        f[f"frequency_trend_{T}d"] = len(last) - len(prev)
+        f[f"monetary_trend_{T}d"] = ((sum(last) - sum(prev)) / sum(prev)) if sum(prev) else None
+        f["refund_count"] = len(refunds)
+        f["refund_amount"] = -sum(r[2] for r in refunds)
+        f[f"refund_count_{T}d"] = sum(1 for r in refunds if days(r[1]) <= T)
+        for k in spec.interaction_kinds:
+            of_k = [r for r in ix if r[2] == k]
+            for w in spec.windows_days:
+                f[f"{k}_count_{w}d"] = sum(1 for r in of_k if days(r[1]) <= w)
+            f[f"{k}_days_since_last"] = days(of_k[-1][1]) if of_k else None
+        for k in spec.resolution_kinds:
+            of_k = [r for r in ix if r[2] == k]
+            known = [r for r in of_k if r[4] is not None]
+            hours = [r[5] for r in of_k if r[5] is not None]
+            f[f"{k}_resolved_rate"] = (sum(1 for r in known if r[4]) / len(known)
+                                       if known else None)
+            f[f"{k}_resolution_hours_mean"] = statistics.fmean(hours) if hours else None
+            f[f"{k}_unresolved_{T}d"] = sum(1 for r in of_k if r[4] is False and days(r[1]) <= T)
+        sats = [r[3] for r in ix if r[3] is not None]
+        f["satisfaction_count"] = len(sats)
+        f["satisfaction_mean"] = statistics.fmean(sats) if sats else None
+        f["satisfaction_last"] = sats[-1] if sats else None
+        out[cid] = f
+    return out
+
+
+def _assert_matches(kernel: pd.DataFrame, naive: dict, cutoff: dt.date) -> None:
+    got = {cid for cid, c in kernel.index if c == cutoff}
+    assert got == set(naive)
+    for cid, expected in naive.items():
+        row = kernel.loc[(cid, cutoff)]
+        for name, value in expected.items():
+            if value is None:
+                assert pd.isna(row[name]), (cid, name, row[name])
+            else:
+                # sums are exact in millionths (see features.build._cumsum_fixed)
+                assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-6), (cid, name)
+
+
+_day = st.dates(dt.date(2023, 1, 1), dt.date(2024, 6, 30))
+_hour = st.integers(0, 23)
+_cid = st.sampled_from(["c1", "c2", "c3", "007", "Ünï"])
+_amount = st.one_of(st.floats(0, 500, allow_nan=False).map(lambda x: round(x, 2)),
+                    st.floats(-100, -0.01).map(lambda x: round(x, 2)))
+_tx = st.tuples(_cid, st.builds(ts, _day, _hour), _amount)
+_ix = st.tuples(_cid, st.builds(ts, _day, _hour), st.sampled_from(SPEC.interaction_kinds),
+                st.one_of(st.none(), st.integers(1, 5).map(float)),
+                st.one_of(st.none(), st.booleans()),
+                st.one_of(st.none(), st.floats(0, 100, allow_nan=False)))
+_cu = st.tuples(_cid, st.one_of(st.none(), st.builds(ts, _day, st.just(0))),
+                st.sampled_from(["loyal", "wanderer"]), st.none())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tx=st.lists(_tx, max_size=40), ix=st.lists(_ix, max_size=30),
+       cu=st.lists(_cu, max_size=5, unique_by=lambda r: r[0]),
+       cutoffs=st.lists(_day, min_size=1, max_size=4, unique=True))
+def test_kernel_matches_naive_reference(tx, ix, cu, cutoffs):
+    kernel = _frame(compute_features(*make_inputs(tx, ix, cu), cutoffs, SPEC))
+    for cutoff in cutoffs:
+        _assert_matches(kernel, naive_features(tx, ix, cu, cutoff, SPEC), cutoff)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tx=st.lists(_tx, max_size=30), ix=st.lists(_ix, max_size=20),
+       later_tx=st.lists(_tx, max_size=15), later_ix=st.lists(_ix, max_size=15),
+       cutoff=_day)
+def test_events_at_or_after_the_cutoff_change_no_feature(tx, ix, later_tx, later_ix, cutoff):
+    """Leakage: whatever happens on or after the cutoff day, features at the cutoff are equal."""
+    def on_or_after(rows):
+        shift = [(r[0], ts(max(r[1].date(), cutoff), r[1].hour), *r[2:]) for r in rows]
+        return shift
+
+    before = compute_features(*make_inputs(tx, ix), [cutoff], SPEC)
+    after = compute_features(*make_inputs(tx + on_or_after(later_tx), ix + on_or_after(later_ix)),
+                             [cutoff], SPEC)
+    # A customer whose only events come later has no row at the cutoff at all.
+    assert before.equals(after)
+
+
+def test_many_cutoffs_equal_one_at_a_time(fixture_rows):
+    cutoffs = [dt.date(2024, 1, 15), dt.date(2024, 2, 1), CUTOFF, dt.date(2024, 6, 1)]
+    inputs = make_inputs(*fixture_rows)
+    together = compute_features(*inputs, cutoffs, SPEC)
+    apart = pa.concat_tables([compute_features(*inputs, [c], SPEC) for c in cutoffs])
+    assert together.equals(apart)
+
+
+def test_unsorted_input_gives_the_same_rows(fixture_rows):
+    tx, ix, cu = fixture_rows
+    sorted_out = compute_features(*make_inputs(tx, ix, cu), [CUTOFF], SPEC)
+    shuffled = compute_features(*make_inputs(tx[::-1], ix[::-1], cu[::-1]), [CUTOFF], SPEC)
+    assert shuffled.equals(sorted_out)
+
+
+def test_customer_key_missing_from_index_is_refused(fixture_rows):
+    tx, ix, cu, index = make_inputs(*fixture_rows)
+    with pytest.raises(ValueError, match="missing from customer_index"):
+        compute_features(tx, ix, cu, index.slice(0, 1), [CUTOFF], SPEC)
+
+
+# ---------------------------------------------------------------- RFM scores
+
+
+def test_rfm_scores_are_quintiles_among_buyers():
+    # Ten buyers with 1..10 purchases on distinct days, plus one prospect.
+    tx = []
+    for i in range(1, 11):
+        for j in range(i):
+            tx.append((f"b{i:02d}", ts(dt.date(2024, 1, 1) + dt.timedelta(days=j)), 10.0 * i))
+    ix = [("p", ts("2024-01-05"), "survey", 3.0, None, None)]
+    inputs = make_inputs(tx, ix)
+    cutoff = [dt.date(2024, 2, 1)]
+    edges = rfm_edges(rfm_values(inputs[0], inputs[3], cutoff))
+    df = _frame(compute_features(*inputs, cutoff, SPEC, edges)).reset_index()
+    freq = df.set_index("customer_id")["rfm_frequency_score"]
+    # frequencies 1..10: quintile edges at 2.8, 4.6, 6.4, 8.2
+    assert freq.loc[["b01", "b02"]].tolist() == [1, 1]
+    assert freq.loc[["b03", "b04"]].tolist() == [2, 2]
+    assert freq.loc[["b09", "b10"]].tolist() == [5, 5]
+    assert pd.isna(freq.loc["p"])
+    # b10 bought most recently (day 9): best recency score; b01 on day 0: worst
+    rec = df.set_index("customer_id")["rfm_recency_score"]
+    assert rec.loc["b10"] == 5 and rec.loc["b01"] == 1
+    mon = df.set_index("customer_id")["rfm_monetary_score"]
+    assert mon.loc["b10"] == 5 and mon.loc["b01"] == 1
+
+
+def test_rfm_scores_null_without_edges(fixture_rows):
+    out = compute_features(*make_inputs(*fixture_rows), [CUTOFF], SPEC)
+    assert out.column("rfm_recency_score").null_count == out.num_rows
+
+
+# ---------------------------------------------------------------- declarations
+
+
+def test_feature_table_declares_every_column_once():
+    table = feature_table(FeatureSpec())
+    assert len(table.names) == len(set(table.names))
+    assert all(c.description and c.family for c in table.columns)
+    assert {"recency_days", "frequency", "monetary_sum", "gap_median_days",
+            "complaint_unresolved_90d", "web_visit_count_365d"} <= set(table.names)
+
+
+def test_resolution_kinds_must_be_interaction_kinds():
+    with pytest.raises(ValueError, match="not interaction kinds"):
+        FeatureSpec(interaction_kinds=("call",), resolution_kinds=("complaint",))
+
+
+# ---------------------------------------------------------------- cutoffs
+
+
+def test_snapshot_cutoffs_default_to_a_year_of_history_then_monthly():
+    cutoffs = snapshot_cutoffs(first_event=dt.date(2022, 1, 10), last_event=dt.date(2024, 3, 14))
+    assert cutoffs[0] == dt.date(2023, 2, 1)
+    assert cutoffs[-1] == dt.date(2024, 3, 15)       # the day after the last event
+    assert cutoffs[-2] == dt.date(2024, 3, 1)
+    assert all(c.day == 1 for c in cutoffs[:-1])
+    assert cutoffs == sorted(set(cutoffs))
+
+
+def test_snapshot_cutoffs_explicit_range_and_frequency():
+    cutoffs = snapshot_cutoffs(first_event=dt.date(2022, 1, 1), last_event=dt.date(2022, 12, 31),
+                               frequency="30D", first=dt.date(2022, 6, 1),
+                               last=dt.date(2022, 8, 1))
+    assert cutoffs == [dt.date(2022, 6, 1), dt.date(2022, 7, 1), dt.date(2022, 7, 31),
+                       dt.date(2022, 8, 1)]
+
+
+def test_snapshot_cutoffs_short_history_still_gives_the_last_day():
+    cutoffs = snapshot_cutoffs(first_event=dt.date(2024, 1, 1), last_event=dt.date(2024, 2, 1))
+    assert cutoffs == [dt.date(2024, 2, 2)]
+
+
+def test_gap_statistics_many_purchases_same_day():
+    tx = [("A", ts("2024-01-01", h), 1.0) for h in range(5)]
+    df = _frame(compute_features(*make_inputs(tx), [dt.date(2024, 1, 2)], SPEC))
+    row = df.iloc[0]
+    assert row["gap_median_days"] == 0 and row["gap_std_days"] == 0
+    assert row["recency_gap_ratio"] == 1.0
+    assert not math.isinf(row["recency_gap_ratio"])
+    assert np.isfinite(df.select_dtypes("number").to_numpy(dtype=float)[~df.select_dtypes(
+        "number").isna().to_numpy()]).all()
