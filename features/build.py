@@ -137,13 +137,14 @@ def feature_table(spec: FeatureSpec) -> Table:
                            family="interactions"))
     for kind in spec.resolution_kinds:
         cols += [
-            Column(f"{kind}_resolved_rate", "double", f"Share of {kind} interactions with a "
-                   "known outcome that were resolved, all time; null if none.",
+            Column(f"{kind}_resolved_rate", "double", f"Share of the {kind} interactions opened "
+                   "before the cutoff that were resolved before it (resolved at timestamp + "
+                   "resolution_hours); null if none.", family="service"),
+            Column(f"{kind}_resolution_hours_mean", "double", f"Mean hours to resolve, over the "
+                   f"{kind} interactions resolved before the cutoff; null if none.",
                    family="service"),
-            Column(f"{kind}_resolution_hours_mean", "double", f"Mean hours to resolve a {kind}, "
-                   "all time; null if none recorded.", family="service"),
-            Column(f"{kind}_unresolved_{T}d", "int32", f"Number of {kind} interactions in the "
-                   f"last {T} days recorded as not resolved.", family="service"),
+            Column(f"{kind}_unresolved_{T}d", "int32", f"Number of {kind} interactions opened in "
+                   f"the last {T} days and not resolved before the cutoff.", family="service"),
         ]
     cols += [
         Column("satisfaction_count", "int32", "Number of satisfaction scores given, all time.",
@@ -501,6 +502,8 @@ def compute_features(
         "satisfaction": _float(interactions.column("satisfaction")),
         "resolved": _float(interactions.column("resolved")),
         "hours": _float(interactions.column("resolution_hours")),
+        "ts_us": _np(interactions.column("timestamp").cast(pa.timestamp("us"))
+                     .cast(pa.int64()), np.int64),
     })
     kind = ix.extra["kind"]
     kind_cum, kind_last = {}, {}
@@ -512,17 +515,22 @@ def compute_features(
     sat_ok = ~np.isnan(sat)
     sat_sum, sat_n = _cumsum_fixed(np.where(sat_ok, sat, 0.0)), _cumsum(sat_ok)
     sat_last = ix.carry_forward(sat)
+    # A ticket counts as resolved only from the moment it was resolved: an outcome
+    # recorded on the ticket row must not be seen at cutoffs before that moment.
     resolved, hours = ix.extra["resolved"], ix.extra["hours"]
+    resolved_at = ix.extra["ts_us"] + np.nan_to_num(hours, nan=0.0) * 3_600_000_000
+    res_day = np.where(resolved == 1, np.floor_divide(resolved_at, _DAY_US), np.inf)
     service = {}
     for k in spec.resolution_kinds:
         is_k = kind == spec.interaction_kinds.index(k)
-        service[k] = {
-            "resolved": _cumsum(is_k & (resolved == 1)),
-            "known": _cumsum(is_k & ~np.isnan(resolved)),
-            "unresolved": _cumsum(is_k & (resolved == 0)),
-            "hours": _cumsum_fixed(np.where(is_k & ~np.isnan(hours), hours, 0.0)),
-            "hours_n": _cumsum(is_k & ~np.isnan(hours)),
-        }
+        done = is_k & (resolved == 1)
+        known_hours = done & ~np.isnan(hours)
+        res = _Events(ix.code[done], res_day[done].astype(np.int64), n,
+                      {"hours": np.where(known_hours, hours, 0.0)[done],
+                       "known": known_hours[done]})
+        service[k] = {"is_k": is_k, "events": res,
+                      "hours": _cumsum_fixed(res.extra["hours"]),
+                      "hours_n": _cumsum(res.extra["known"])}
 
     signup = np.full(n, np.nan)
     segment = pa.nulls(n, pa.string())
@@ -590,11 +598,14 @@ def compute_features(
                 col[f"{k}_count_{w}d"] = kind_cum[k][i_c] - kind_cum[k][i_w[w]]
             col[f"{k}_days_since_last"] = c - ix.at_last(kind_last[k], i_c)
         for k, s in service.items():
-            col[f"{k}_resolved_rate"] = _safe_div(s["resolved"][i_c] - s["resolved"][ix.start],
-                                                  s["known"][i_c] - s["known"][ix.start])
+            res = s["events"]
+            r_c = res.before(c)
+            opened = kind_cum[k][i_c] - kind_cum[k][ix.start]
+            col[f"{k}_resolved_rate"] = _safe_div(r_c - res.start, opened)
             col[f"{k}_resolution_hours_mean"] = _safe_div(
-                _diff(s["hours"], i_c, ix.start), s["hours_n"][i_c] - s["hours_n"][ix.start])
-            col[f"{k}_unresolved_{T}d"] = s["unresolved"][i_c] - s["unresolved"][i_w[T]]
+                _diff(s["hours"], r_c, res.start), s["hours_n"][r_c] - s["hours_n"][res.start])
+            still_open = _cumsum(s["is_k"] & (res_day >= c))
+            col[f"{k}_unresolved_{T}d"] = still_open[i_c] - still_open[i_w[T]]
         n_sat = sat_n[i_c] - sat_n[ix.start]
         col["satisfaction_count"] = n_sat
         col["satisfaction_mean"] = _safe_div(_diff(sat_sum, i_c, ix.start), n_sat)

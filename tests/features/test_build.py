@@ -49,6 +49,8 @@ def fixture_rows():
         ("A", ts("2024-02-01"), "survey", 2.0, None, None),
         ("A", ts("2024-03-10"), "survey", 4.0, None, None),
         ("A", ts("2024-03-30"), "support_ticket", None, True, 5.0),
+        # resolved only after the cutoff (20:00 + 10 h): still open at the cutoff
+        ("A", ts("2024-03-31", 20), "complaint", None, True, 10.0),
         ("A", ts("2024-04-02"), "survey", 1.0, None, None),  # after the cutoff
         ("B", ts("2024-03-01"), "survey", 5.0, None, None),  # a prospect
     ]
@@ -76,10 +78,10 @@ def test_hand_computed_values(fixture_rows):
         "refund_count": 1, "refund_amount": 5.0, "refund_count_30d": 1,
         "support_ticket_count_30d": 1, "support_ticket_count_90d": 1,
         "support_ticket_days_since_last": 2,
-        "complaint_count_30d": 1, "complaint_count_90d": 2, "complaint_days_since_last": 27,
+        "complaint_count_30d": 2, "complaint_count_90d": 3, "complaint_days_since_last": 1,
         "survey_count_30d": 1, "survey_count_90d": 2, "survey_days_since_last": 22,
-        "complaint_resolved_rate": 0.5, "complaint_resolution_hours_mean": 48.0,
-        "complaint_unresolved_30d": 1,
+        "complaint_resolved_rate": 1 / 3, "complaint_resolution_hours_mean": 48.0,
+        "complaint_unresolved_30d": 2,
         "satisfaction_count": 2, "satisfaction_mean": 3.0, "satisfaction_last": 4.0,
         "segment": "loyal", "relationship_type": "self_service",
     }
@@ -160,12 +162,16 @@ def naive_features(tx_rows, ix_rows, cu_rows, cutoff: dt.date, spec: FeatureSpec
             f[f"{k}_days_since_last"] = days(of_k[-1][1]) if of_k else None
         for k in spec.resolution_kinds:
             of_k = [r for r in ix if r[2] == k]
-            known = [r for r in of_k if r[4] is not None]
-            hours = [r[5] for r in of_k if r[5] is not None]
-            f[f"{k}_resolved_rate"] = (sum(1 for r in known if r[4]) / len(known)
-                                       if known else None)
+
+            def resolved_by_cutoff(r):
+                return r[4] is True and (r[1] + dt.timedelta(hours=r[5] or 0)).date() < c
+
+            done = [r for r in of_k if resolved_by_cutoff(r)]
+            hours = [r[5] for r in done if r[5] is not None]
+            f[f"{k}_resolved_rate"] = len(done) / len(of_k) if of_k else None
             f[f"{k}_resolution_hours_mean"] = statistics.fmean(hours) if hours else None
-            f[f"{k}_unresolved_{T}d"] = sum(1 for r in of_k if r[4] is False and days(r[1]) <= T)
+            f[f"{k}_unresolved_{T}d"] = sum(1 for r in of_k
+                                           if days(r[1]) <= T and not resolved_by_cutoff(r))
         sats = [r[3] for r in ix if r[3] is not None]
         f["satisfaction_count"] = len(sats)
         f["satisfaction_mean"] = statistics.fmean(sats) if sats else None
