@@ -28,7 +28,7 @@ the event's day and the cutoff.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -312,11 +312,23 @@ class _Events:
         counts = np.bincount(code, minlength=n_customers)
         self.end = np.cumsum(counts)
         self.start = self.end - counts
-        self._probe = np.arange(n_customers, dtype=np.int64) << _DAY_BITS
 
-    def before(self, day: int) -> np.ndarray:
-        """Per customer, the position just after its last event on a day before ``day``."""
-        return np.searchsorted(self.key, self._probe + day, side="left")
+    def before(self, days: Sequence[int]) -> dict[int, np.ndarray]:
+        """Per boundary day ``b`` and customer, the position just after its last event
+        on a day before ``b`` (its ``start`` if none).
+
+        One pass over the events for all boundaries: each event falls between two
+        consecutive boundaries; counting events per (customer, interval) and summing
+        along the intervals gives every position at once.
+        """
+        bounds = np.unique(np.asarray(days, dtype=np.int64))
+        if self.day.size == 0:
+            return {int(b): self.start for b in bounds}
+        width = bounds.size + 1
+        interval = np.searchsorted(bounds, self.day, side="right")
+        counts = np.bincount(self.code * width + interval, minlength=self.start.size * width)
+        below = np.cumsum(counts.reshape(self.start.size, width), axis=1)
+        return {int(b): self.start + below[:, j] for j, b in enumerate(bounds)}
 
     def first_day(self) -> np.ndarray:
         """Per customer, the day of its first event (NaN if none)."""
@@ -400,10 +412,10 @@ class _Purchases:
         self.ref_amt = _cumsum_fixed(self.ref.extra["amount"])
         self.first_day = self.buy.first_day()
 
-    def rfm(self, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Recency (days), frequency and mean purchase amount at cutoff day ``c``."""
+    def rfm(self, c: int, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Recency (days), frequency and mean purchase amount at cutoff day ``c``,
+        given the purchase positions at ``c`` (see :meth:`_Events.before`)."""
         b = self.buy
-        pos = b.before(c)
         n_buy = pos - b.start
         recency = c - b.at_last(b.day.astype(np.float64), pos)
         mean = _safe_div(_diff(self.buy_amt, pos, b.start), n_buy)
@@ -434,7 +446,7 @@ def rfm_values(transactions: pa.Table, customer_index: pa.Table,
     purchases = _Purchases(transactions, customers.codes(transactions), customers.n)
     frames = []
     for c in _cutoff_days(cutoffs):
-        recency, freq, mean = purchases.rfm(c)
+        recency, freq, mean = purchases.rfm(c, purchases.buy.before([c])[c])
         buyer = freq > 0
         frames.append(pd.DataFrame({
             "cutoff": np.full(int(buyer.sum()), c, dtype="datetime64[D]"),
@@ -454,7 +466,28 @@ def compute_features(
     spec: FeatureSpec,
     edges: pd.DataFrame | None = None,
 ) -> pa.Table:
-    """Features of one partition of customers at every cutoff.
+    """Features of one partition of customers at every cutoff, as one table.
+
+    See :func:`iter_features`, which yields the same rows one cutoff at a time.
+    """
+    batches = iter_features(transactions, interactions, customers, customer_index, cutoffs,
+                            spec, edges)
+    return pa.Table.from_batches(list(batches), schema=feature_table(spec).arrow_schema())
+
+
+def iter_features(
+    transactions: pa.Table,
+    interactions: pa.Table,
+    customers: pa.Table,
+    customer_index: pa.Table,
+    cutoffs: Sequence[dt.date],
+    spec: FeatureSpec,
+    edges: pd.DataFrame | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Features of one partition of customers, one record batch per cutoff.
+
+    Memory holds the partition's running sums and one cutoff's rows, whatever
+    the number of cutoffs.
 
     Parameters
     ----------
@@ -477,19 +510,20 @@ def compute_features(
         RFM quintile edges over all partitions (:func:`rfm_edges`); without
         them the score columns are null.
 
-    Returns
-    -------
-    pyarrow.Table
-        One row per (customer, cutoff) for every customer seen before the cutoff
-        (a purchase, an interaction, or a signup date), with the columns of
-        :func:`feature_table` in order, sorted by (cutoff, customer_key).
+    Yields
+    ------
+    pyarrow.RecordBatch
+        For each cutoff in ascending order, one row per customer seen before it
+        (a purchase, an interaction, or a signup date) in customer_key order, with
+        the columns of :func:`feature_table`. Cutoffs with no such customer yield
+        nothing.
     """
     table = feature_table(spec)
     schema = table.arrow_schema()
     cust = _Customers(customer_index)
     n = cust.n
     if n == 0 or not cutoffs:
-        return schema.empty_table()
+        return
 
     tx = _Purchases(transactions, cust.codes(transactions), n)
     buy, ref = tx.buy, tx.ref
@@ -549,15 +583,16 @@ def compute_features(
     first_seen = np.fmin(np.fmin(tx.first_day, ix.first_day()), signup)
 
     T = spec.trend_days
-    batches: list[pa.RecordBatch] = []
     edge_rows = _edge_lookup(edges)
     for c in _cutoff_days(cutoffs):
         live = first_seen < c
         if not live.any():
             continue
         col: dict[str, np.ndarray] = {}
-        p_c = buy.before(c)
-        recency, n_buy, mean = tx.rfm(c)
+        pos = buy.before([c - w for w in {0, *spec.windows_days, T, 2 * T}])
+        pos = {c - day: p for day, p in pos.items()}  # by window length, 0 = the cutoff
+        p_c = pos[0]
+        recency, n_buy, mean = tx.rfm(c, p_c)
         spent = _diff(tx.buy_amt, p_c, buy.start)
         col["tenure_days"] = c - first_seen
         col["days_since_first_purchase"] = c - np.where(n_buy > 0, tx.first_day, np.nan)
@@ -565,7 +600,6 @@ def compute_features(
         col["frequency"] = n_buy
         col["monetary_sum"] = spent
         col["monetary_mean"] = mean
-        pos = {w: buy.before(c - w) for w in {*spec.windows_days, T, 2 * T}}
         for w in spec.windows_days:
             n_w = p_c - pos[w]
             s_w = _diff(tx.buy_amt, p_c, pos[w])
@@ -586,20 +620,22 @@ def compute_features(
         col[f"frequency_trend_{T}d"] = (p_c - pos[T]) - (pos[T] - pos[2 * T])
         col[f"monetary_trend_{T}d"] = _safe_div(s_last - s_prev, s_prev)
 
-        r_c = ref.before(c)
+        r = ref.before([c, c - T])
+        r_c = r[c]
         col["refund_count"] = r_c - ref.start
         col["refund_amount"] = _diff(tx.ref_amt, r_c, ref.start)
-        col[f"refund_count_{T}d"] = r_c - ref.before(c - T)
+        col[f"refund_count_{T}d"] = r_c - r[c - T]
 
-        i_c = ix.before(c)
-        i_w = {w: ix.before(c - w) for w in {*spec.windows_days, T}}
+        i_w = {c - day: p for day, p in
+               ix.before([c - w for w in {0, *spec.windows_days, T}]).items()}
+        i_c = i_w[0]
         for k in spec.interaction_kinds:
             for w in spec.windows_days:
                 col[f"{k}_count_{w}d"] = kind_cum[k][i_c] - kind_cum[k][i_w[w]]
             col[f"{k}_days_since_last"] = c - ix.at_last(kind_last[k], i_c)
         for k, s in service.items():
             res = s["events"]
-            r_c = res.before(c)
+            r_c = res.before([c])[c]
             opened = kind_cum[k][i_c] - kind_cum[k][ix.start]
             col[f"{k}_resolved_rate"] = _safe_div(r_c - res.start, opened)
             col[f"{k}_resolution_hours_mean"] = _safe_div(
@@ -614,9 +650,7 @@ def compute_features(
             col[score] = _scores(col[source], n_buy > 0, edge_rows.get((c, source)), reverse)
 
         rows = None if live.all() else np.flatnonzero(live)
-        batches.append(_batch(table, schema, col, rows, c, cust.ids, segment, relationship))
-
-    return pa.Table.from_batches(batches, schema=schema)
+        yield _batch(table, schema, col, rows, c, cust.ids, segment, relationship)
 
 
 def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: np.ndarray | None,

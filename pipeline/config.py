@@ -120,6 +120,18 @@ class DataParams(_Section):
 class ValidateParams(_Section):
     max_future_days: int = Field(default=1, ge=0)
     min_timestamp: dt.date = dt.date(1990, 1, 1)
+    memory_limit: str | None = "2GB"
+    threads: int | None = Field(default=None, gt=0)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
+            raise ValueError(f"validate.memory_limit must be a size such as '2GB' or '512MiB', "
+                             f"got {value!r}")
+        return value
 
 
 class FeaturesParams(_Section):
@@ -129,7 +141,7 @@ class FeaturesParams(_Section):
     snapshot_frequency: str = "MS"
     first_snapshot: dt.date | None = None
     last_snapshot: dt.date | None = None
-    partitions_per_chunk: int = Field(default=1024, gt=0, le=1024)
+    events_per_chunk: int = Field(default=5_000_000, gt=0)
     memory_limit: str | None = None
     threads: int | None = Field(default=None, gt=0)
 
@@ -255,19 +267,23 @@ class Paths:
     def __init__(self, root: Path = ROOT) -> None:
         self.root = root
         self.raw = root / "data" / "raw"
-        self.ground_truth = self.raw / "ground_truth.parquet"
+        self.demo = self.raw / "demo"
+        # The simulator's truth lives outside data/raw: nothing that reads inputs sees it.
+        self.truth = root / "data" / "truth"
+        self.ground_truth = self.truth / "ground_truth.parquet"
         self.clean = root / "data" / "clean"
         self.quarantine = self.clean / "quarantine.parquet"
         self.features = root / "data" / "features"
         self.reports = root / "reports"
         self.validation_report = self.reports / "validation.json"
         self.features_report = self.reports / "features.json"
+        self.customer_index = self.clean / "customer_index.parquet"
 
     def clean_table(self, table: str) -> Path:
         return self.clean / f"{table}.parquet"
 
     def demo_input(self, table: str) -> Path:
-        return self.raw / f"{table}.csv"
+        return self.demo / f"{table}.csv"
 
 
 PATHS = Paths()

@@ -4,8 +4,9 @@
 ``data.interaction_kinds``, ``data.satisfaction_range`` and ``labels.horizon_days``
 from ``params.yaml``, runs the lifecycle simulator (:mod:`features.simulate`, story in
 ``docs/simulator.md``) and writes, atomically, the three input files of the contract
-(``data/raw/{transactions,interactions,customers}.csv``) and the latent ground truth
-``data/raw/ground_truth.parquet``, which no feature may read.
+(``data/raw/demo/{transactions,interactions,customers}.csv``) and the latent ground
+truth ``data/truth/ground_truth.parquet``, kept out of ``data/raw`` so that nothing
+reading inputs can see it: only evaluation reads it.
 """
 
 from __future__ import annotations
@@ -22,22 +23,24 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from features.simulate import GROUND_TRUTH, render_csv_tables, simulate
-from pipeline.config import PATHS, Params, load_params
+from pipeline.config import PATHS, Params, Paths, load_params
 from pipeline.io import atomic_path, write_parquet
 
 #: The contract tables written as CSV, in this order.
 TABLES: tuple[str, ...] = ("transactions", "interactions", "customers")
 
 
-def output_files(out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """The files :func:`write_demo` writes in ``out_dir``, by table (and ``ground_truth``).
+def output_files(out_dir: str | os.PathLike[str],
+                 truth_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """The files :func:`write_demo` writes, by table (and ``ground_truth``).
 
     The file names are those of :data:`pipeline.config.PATHS`, so that with
-    ``out_dir = PATHS.raw`` they are exactly the stage's outputs.
+    ``out_dir = PATHS.demo`` and ``truth_dir = PATHS.truth`` they are exactly the
+    stage's outputs. The ground truth goes to ``truth_dir`` (default ``out_dir``).
     """
     out = Path(out_dir)
     files = {name: out / PATHS.demo_input(name).name for name in TABLES}
-    files["ground_truth"] = out / PATHS.ground_truth.name
+    files["ground_truth"] = Path(truth_dir or out) / PATHS.ground_truth.name
     return files
 
 
@@ -77,13 +80,16 @@ def write_demo(
     interaction_kinds: Sequence[str],
     satisfaction_range: tuple[float, float],
     horizon_days: int,
+    truth_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Simulate the demo data set and write its four files into ``out_dir``.
+    """Simulate the demo data set and write its four files.
 
     Parameters
     ----------
     out_dir
-        Target folder; see :func:`output_files` for the file names.
+        Target folder of the input files; see :func:`output_files` for the file names.
+    truth_dir
+        Target folder of the ground truth (default ``out_dir``).
     n_customers, n_days, start_date, seed, interaction_kinds, satisfaction_range, horizon_days
         Passed to :func:`features.simulate.simulate`; ``seed`` also seeds the warts.
 
@@ -99,7 +105,7 @@ def write_demo(
                    interaction_kinds=interaction_kinds, satisfaction_range=satisfaction_range,
                    horizon_days=horizon_days)
     tables, warts = render_csv_tables(sim, seed=seed)
-    files = output_files(out_dir)
+    files = output_files(out_dir, truth_dir)
     for name in TABLES:
         write_csv(tables[name], files[name])
     truth = pa.Table.from_pandas(sim.ground_truth, schema=GROUND_TRUTH.arrow_schema(),
@@ -122,8 +128,8 @@ def write_demo(
     }
 
 
-def main(params: Params | None = None) -> dict[str, Any]:
-    """Run the stage: simulate the chosen size and write it to ``PATHS.raw``.
+def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, Any]:
+    """Run the stage: simulate the chosen size and write it to ``PATHS.demo``.
 
     Parameters
     ----------
@@ -138,9 +144,11 @@ def main(params: Params | None = None) -> dict[str, Any]:
         ``PATHS.ground_truth``.
     """
     params = load_params() if params is None else params
+    paths = paths or PATHS
     gen = params.generate
     summary = write_demo(
-        PATHS.raw,
+        paths.demo,
+        truth_dir=paths.truth,
         n_customers=gen.chosen.customers,
         n_days=gen.chosen.days,
         start_date=gen.start_date,
@@ -155,4 +163,6 @@ def main(params: Params | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline.cli import run_stage
+
+    run_stage(main)

@@ -19,10 +19,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.build import FeatureSpec, compute_features, rfm_edges, rfm_values
+from features.build import FeatureSpec, feature_table, iter_features, rfm_edges, rfm_values
 from features.schema import N_PARTITIONS
 
 #: Columns the kernel reads from each clean table.
@@ -135,26 +134,32 @@ def build_features(
     parts: list[str] = []
     rows = 0
     customers = 0
-    pending: Future[None] | None = None
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    schema = feature_table(spec).arrow_schema()
+    # One writer thread: a cutoff's rows are written while the next ones are computed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
         for i, (lo, hi) in enumerate(ranges):
             tables = {name: _read(con, path, name, lo, hi) for name, path in clean.items()}
-            part = compute_features(tables["transactions"], tables["interactions"],
-                                    tables["customers"], tables["customer_index"], cutoffs,
-                                    spec, edges)
+            name = f"part-{i:05d}.parquet"
+            pending: Future[None] | None = None
+            latest = 0  # rows at the latest cutoff: every customer of the chunk seen at all
+            with pq.ParquetWriter(out_dir / name, schema, compression="zstd") as writer:
+                for batch in iter_features(tables["transactions"], tables["interactions"],
+                                           tables["customers"], tables["customer_index"],
+                                           cutoffs, spec, edges):
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write_batch, batch)
+                    rows += batch.num_rows
+                    latest = batch.num_rows
+                if pending is not None:
+                    pending.result()
             del tables
-            if pending is not None:
-                pending.result()
-            if part.num_rows:
-                name = f"part-{i:05d}.parquet"
-                pending = writer.submit(pq.write_table, part, out_dir / name,
-                                        compression="zstd")
+            if latest:
                 parts.append(name)
-                rows += part.num_rows
-                customers += len(pc.unique(part.column("customer_id")))
+                customers += latest
+            else:
+                (out_dir / name).unlink()
             if progress:
                 progress("features", i + 1, len(ranges))
-        if pending is not None:
-            pending.result()
     return BuildSummary(rows=rows, customers=customers, cutoffs=list(cutoffs),
                         chunks=len(ranges), parts=parts)

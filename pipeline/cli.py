@@ -1,0 +1,155 @@
+"""The ``churn`` command: one sub-command per pipeline stage, plus helpers.
+
+Exit codes (also in the README): 0 success; 1 unexpected error (a bug: the
+traceback is printed); 2 wrong command-line usage; 3 invalid ``params.yaml``;
+4 unusable input data (missing file or column, nothing parseable).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pipeline.config import PATHS, ConfigError, Params, load_params
+
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3, 4
+
+app = typer.Typer(help="Customer lifecycle and churn pipeline.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+
+ParamsOption = Annotated[Path | None, typer.Option(
+    "--params", help="Params file (default: params.yaml in the project directory).")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", "-S", help="Override a param, e.g. -S generate.size=tiny (repeatable).")]
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=err, show_path=False)], force=True)
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    from features.validation import InputError
+    from pipeline.features import NoEventsError
+
+    return InputError, NoEventsError
+
+
+def _params(path: Path | None, overrides: list[str] | None) -> Params:
+    values: dict[str, Any] = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. generate.size=tiny")
+        import yaml
+
+        values[key.strip()] = yaml.safe_load(value)
+    return load_params(path, overrides=values)
+
+
+def run_stage(stage: Callable[..., Any], params_path: Path | None = None,
+              overrides: list[str] | None = None) -> Any:
+    """Run a stage's ``main`` with logging and exit codes; used by ``python -m`` and the CLI."""
+    _setup_logging()
+    try:
+        params = _params(params_path, overrides)
+        return stage(params)
+    except ConfigError as e:
+        err.print(f"[bold red]configuration error:[/] {e}", highlight=False)
+        raise SystemExit(EXIT_CONFIG) from None
+    except _input_errors() as e:
+        err.print(f"[bold red]input error:[/] {e}", highlight=False)
+        raise SystemExit(EXIT_INPUT) from None
+
+
+@app.command()
+def generate(params: ParamsOption = None, set_: SetOption = None) -> None:
+    """Generate the demo data (the seeded lifecycle simulator) into data/raw/."""
+    from pipeline import generate as stage
+
+    run_stage(stage.main, params, set_)
+
+
+@app.command()
+def validate(params: ParamsOption = None, set_: SetOption = None) -> None:
+    """Validate the raw inputs into clean Parquet, a quarantine and a report."""
+    from pipeline import validate as stage
+
+    run_stage(stage.main, params, set_)
+
+
+@app.command()
+def features(params: ParamsOption = None, set_: SetOption = None) -> None:
+    """Build point-in-time features for every snapshot cutoff."""
+    from pipeline import features as stage
+
+    run_stage(stage.main, params, set_)
+
+
+@app.command()
+def repro(force: Annotated[bool, typer.Option(help="Re-run every stage.")] = False) -> None:
+    """Run the whole pipeline with DVC (``dvc repro``), then list the outputs."""
+    cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else [])]
+    # Stages run `python -m pipeline.<stage>`: make that `python` this environment's.
+    env = {**os.environ,
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    code = subprocess.call(cmd, env=env)
+    if code:
+        raise typer.Exit(code)
+    outputs()
+
+
+@app.command()
+def outputs() -> None:
+    """Print where the pipeline's outputs are."""
+    rows = [
+        ("raw demo inputs", PATHS.raw),
+        ("clean tables", PATHS.clean),
+        ("quarantine", PATHS.quarantine),
+        ("validation report", PATHS.validation_report),
+        ("feature table", PATHS.features),
+        ("features report", PATHS.features_report),
+    ]
+    out = Console()
+    for name, path in rows:
+        mark = "[green]ok[/]" if Path(path).exists() else "[yellow]missing[/]"
+        out.print(f"{mark:>22}  {name:<20} {path}")
+
+
+@app.command()
+def dictionary(
+    check: Annotated[bool, typer.Option(help="Fail if the file is out of date.")] = False,
+    params: ParamsOption = None,
+) -> None:
+    """Write docs/data_dictionary.md from the declared schemas."""
+    from pipeline.docs import DICTIONARY, render_dictionary
+
+    text = render_dictionary(_params(params, None))
+    if check:
+        current = DICTIONARY.read_text(encoding="utf-8") if DICTIONARY.exists() else ""
+        if current != text:
+            err.print(f"{DICTIONARY} is out of date: run `churn dictionary`")
+            raise typer.Exit(1)
+        return
+    from pipeline.io import write_text
+
+    write_text(text, DICTIONARY)
+    Console().print(f"wrote {DICTIONARY}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

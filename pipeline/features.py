@@ -1,0 +1,100 @@
+"""DVC stage ``features``: point-in-time features per customer and snapshot cutoff.
+
+Reads the clean tables written by ``validate``; writes the feature table as a
+folder of Parquet parts (``data/features/``) and ``reports/features.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+
+import duckdb
+
+from features.build import FeatureSpec, feature_table, snapshot_cutoffs
+from features.engines.duckdb import build_features, connect, event_range
+from features.schema import N_PARTITIONS
+from pipeline.config import PATHS, Params, Paths, load_params
+from pipeline.io import atomic_path, write_json
+from pipeline.progress import steps
+
+log = logging.getLogger("churn")
+
+
+class NoEventsError(ValueError):
+    """The clean tables hold no transaction or interaction at all."""
+
+
+def feature_spec(params: Params) -> FeatureSpec:
+    """The feature declaration implied by params."""
+    return FeatureSpec(
+        windows_days=tuple(params.features.windows_days),
+        trend_days=params.features.trend_days,
+        interaction_kinds=tuple(params.data.interaction_kinds),
+        resolution_kinds=tuple(params.features.resolution_kinds),
+    )
+
+
+def cutoffs_for(params: Params, first_event: dt.date, last_event: dt.date) -> list[dt.date]:
+    """Snapshot cutoffs from params, defaulting to the data's own date range."""
+    f = params.features
+    return snapshot_cutoffs(first_event=first_event, last_event=last_event,
+                            frequency=f.snapshot_frequency, first=f.first_snapshot,
+                            last=f.last_snapshot)
+
+
+def clean_inputs(paths: Paths) -> dict:
+    return {name: paths.clean_table(name)
+            for name in ("transactions", "interactions", "customers", "customer_index")}
+
+
+def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per_chunk: int) -> int:
+    """Hash partitions per chunk so that a chunk holds about ``events_per_chunk`` events."""
+    n = sum(con.execute("SELECT count(*) FROM read_parquet(?)", [str(clean[t])]).fetchone()[0]
+            for t in ("transactions", "interactions"))
+    if n <= events_per_chunk:
+        return N_PARTITIONS
+    return max(1, math.floor(N_PARTITIONS * events_per_chunk / n))
+
+
+def main(params: Params | None = None, paths: Paths | None = None) -> dict:
+    """Build the feature table; return the summary written to ``reports/features.json``."""
+    params = params or load_params()
+    paths = paths or PATHS
+    f = params.features
+    spec = feature_spec(params)
+    clean = clean_inputs(paths)
+    con = connect(memory_limit=f.memory_limit, threads=f.threads)
+    span = event_range(con, clean)
+    if span is None:
+        raise NoEventsError(f"{clean['transactions']} and {clean['interactions']} hold no "
+                            "events: check the validation report "
+                            f"({paths.validation_report}) for quarantined rows")
+    cutoffs = cutoffs_for(params, *span)
+    per_chunk = partitions_per_chunk(con, clean, f.events_per_chunk)
+    log.info("features: %d cutoffs from %s to %s, %d partitions per chunk",
+             len(cutoffs), cutoffs[0], cutoffs[-1], per_chunk)
+    with steps("features") as progress, atomic_path(paths.features, directory=True) as tmp:
+        summary = build_features(con, clean=clean, cutoffs=cutoffs, spec=spec, out_dir=tmp,
+                                 partitions_per_chunk=per_chunk, progress=progress)
+    report = {
+        "rows": summary.rows,
+        "customers": summary.customers,
+        "columns": len(feature_table(spec).columns),
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "first_event": span[0].isoformat(),
+        "last_event": span[1].isoformat(),
+        "chunks": summary.chunks,
+        "parts": summary.parts,
+    }
+    write_json(report, paths.features_report)
+    log.info("features: %d rows for %d customers at %d cutoffs -> %s",
+             summary.rows, summary.customers, len(cutoffs), paths.features)
+    return report
+
+
+if __name__ == "__main__":
+    from pipeline.cli import run_stage
+
+    run_stage(main)
