@@ -157,6 +157,9 @@ INPUT_TABLES: dict[str, Table] = {t.name: t for t in (TRANSACTIONS, INTERACTIONS
 # --------------------------------------------------------------------------
 
 _LINEAGE = (
+    Column("customer_key", "int64", "Dense integer key of the customer in this validated data "
+           "set: the rank of (bucket, customer_id) among the customers of all clean tables, "
+           "from 0 (see customer_index)."),
     Column("bucket", "int32", f"Hash partition of the customer (0 to {N_PARTITIONS - 1})."),
     Column("source_file", "string", "File the row was read from."),
     Column("source_line", "int64", "Line (CSV, 1 = header) or row number (Parquet) in that file."),
@@ -183,6 +186,16 @@ CLEAN_TABLES: dict[str, Table] = {
     "interactions": CLEAN_INTERACTIONS,
     "customers": CLEAN_CUSTOMERS,
 }
+
+CUSTOMER_INDEX = Table(
+    "customer_index",
+    "Every customer of the clean tables, once, in (bucket, customer_id) order.",
+    (
+        Column("customer_key", "int64", "Dense integer key (row number from 0)."),
+        Column("customer_id", "string", "Customer identifier, as in the inputs."),
+        Column("bucket", "int32", f"Hash partition of the customer (0 to {N_PARTITIONS - 1})."),
+    ),
+)
 
 QUARANTINE = Table(
     "quarantine",

@@ -120,7 +120,7 @@ class DataParams(_Section):
 class ValidateParams(_Section):
     max_future_days: int = Field(default=1, ge=0)
     min_timestamp: dt.date = dt.date(1990, 1, 1)
-    memory_limit: str | None = "2GB"
+    memory_limit: str | None = "1GB"
     threads: int | None = Field(default=None, gt=0)
 
     @field_validator("memory_limit")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from features.build import feature_table
-from features.schema import CLEAN_TABLES, INPUT_TABLES, QUARANTINE, Table
+from features.schema import CLEAN_TABLES, CUSTOMER_INDEX, INPUT_TABLES, QUARANTINE, Table
 from pipeline.config import ROOT, Params
 
 DICTIONARY = ROOT / "docs" / "data_dictionary.md"
@@ -52,6 +52,8 @@ def render_dictionary(params: Params) -> str:
               "Every contract column (missing optional ones are null) plus lineage."]
     for name, table in CLEAN_TABLES.items():
         parts += ["", f"### `data/clean/{name}.parquet`", "", _table_md(table)]
+    parts += ["", "### `data/clean/customer_index.parquet`", "", CUSTOMER_INDEX.description, "",
+              _table_md(CUSTOMER_INDEX)]
     parts += ["", "### `data/clean/quarantine.parquet`", "", QUARANTINE.description, "",
               _table_md(QUARANTINE)]
     features = feature_table(spec)

@@ -45,13 +45,15 @@ def cutoffs_for(params: Params, first_event: dt.date, last_event: dt.date) -> li
 
 
 def clean_inputs(paths: Paths) -> dict:
-    return {name: paths.clean_table(name)
-            for name in ("transactions", "interactions", "customers", "customer_index")}
+    """The clean tables the feature engines read, by name."""
+    tables = {name: paths.clean_table(name)
+              for name in ("transactions", "interactions", "customers")}
+    return {**tables, "customer_index": paths.customer_index}
 
 
 def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per_chunk: int) -> int:
     """Hash partitions per chunk so that a chunk holds about ``events_per_chunk`` events."""
-    n = sum(con.execute("SELECT count(*) FROM read_parquet(?)", [str(clean[t])]).fetchone()[0]
+    n = sum(con.execute("SELECT count(*) FROM read_parquet(?)", [str(clean[t])]).fetchall()[0][0]
             for t in ("transactions", "interactions"))
     if n <= events_per_chunk:
         return N_PARTITIONS

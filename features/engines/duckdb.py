@@ -67,7 +67,7 @@ def event_range(con: duckdb.DuckDBPyConnection,
         " UNION ALL"
         " SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM read_parquet(?))",
         [str(clean["transactions"]), str(clean["interactions"])],
-    ).fetchone()
+    ).fetchall()[0]
     if row is None or row[0] is None:
         return None
     return row[0], row[1]

@@ -73,13 +73,13 @@ def test_features_cover_buyers_and_prospects(repo):
     rows, customers, cutoffs, prospects = con.execute(
         "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT cutoff), "
         "count(*) FILTER (WHERE frequency = 0) FROM read_parquet(?)",
-        [str(repo / "data/features/*.parquet")]).fetchone()
+        [str(repo / "data/features/*.parquet")]).fetchall()[0]
     assert rows == report["rows"] and customers == report["customers"]
     assert cutoffs == len(report["cutoffs"]) >= 12
     assert prospects > 0
     dupes = con.execute("SELECT count(*) FROM (SELECT customer_id, cutoff FROM read_parquet(?) "
                         "GROUP BY ALL HAVING count(*) > 1)",
-                        [str(repo / "data/features/*.parquet")]).fetchone()[0]
+                        [str(repo / "data/features/*.parquet")]).fetchall()[0][0]
     assert dupes == 0
 
 
