@@ -11,6 +11,7 @@ and computed while the previous one is being written.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import FeatureSpec, feature_table, iter_features, rfm_edges, rfm_values
+from features.build import RFM_SOURCES, FeatureSpec, feature_table, iter_features, rfm_values
 from features.schema import N_PARTITIONS
 
 #: Columns the kernel reads from each clean table.
@@ -79,6 +80,24 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, lo: int, hi: i
                    params=[str(path), lo, hi]).to_arrow_table()
 
 
+def rfm_edges_duckdb(con: duckdb.DuckDBPyConnection, values_glob: str) -> pd.DataFrame:
+    """:func:`features.build.rfm_edges` over Parquet files of RFM values, computed by DuckDB.
+
+    ``quantile_cont`` interpolates linearly like :func:`numpy.quantile`.
+    """
+    queries = [
+        f"SELECT cutoff::TIMESTAMP AS cutoff, '{source}' AS source, "
+        f"quantile_cont({source}, [0.2, 0.4, 0.6, 0.8]) AS q FROM read_parquet(?) GROUP BY cutoff"
+        for source, _ in RFM_SOURCES.values()
+    ]
+    sql = " UNION ALL ".join(queries)
+    rows = con.sql(f"SELECT cutoff, source, q[1] AS q20, q[2] AS q40, q[3] AS q60, q[4] AS q80 "
+                   f"FROM ({sql}) ORDER BY cutoff, source",
+                   params=[values_glob] * len(queries)).df()
+    rows["cutoff"] = pd.to_datetime(rows["cutoff"])
+    return rows
+
+
 def chunks(partitions_per_chunk: int) -> list[tuple[int, int]]:
     """Ranges [lo, hi) of hash partitions processed together."""
     bounds = [*range(0, N_PARTITIONS, partitions_per_chunk), N_PARTITIONS]
@@ -121,15 +140,20 @@ def build_features(
     """
     out_dir = Path(out_dir)
     ranges = chunks(partitions_per_chunk)
-    values = []
+    # The values of every buyer at every cutoff grow with customers x cutoffs: they
+    # go to a staging file, and DuckDB computes the quantiles within its memory limit.
+    staging = out_dir / ".rfm"
+    staging.mkdir()
     for i, (lo, hi) in enumerate(ranges):
-        values.append(rfm_values(_read(con, clean["transactions"], "transactions", lo, hi),
-                                 _read(con, clean["customer_index"], "customer_index", lo, hi),
-                                 cutoffs))
+        values = rfm_values(_read(con, clean["transactions"], "transactions", lo, hi),
+                            _read(con, clean["customer_index"], "customer_index", lo, hi),
+                            cutoffs)
+        pq.write_table(pa.Table.from_pandas(values, preserve_index=False),
+                       staging / f"rfm-{i:05d}.parquet")
         if progress:
             progress("rfm", i + 1, len(ranges))
-    edges = rfm_edges(pd.concat(values, ignore_index=True))
-    del values
+    edges = rfm_edges_duckdb(con, str(staging / "*.parquet"))
+    shutil.rmtree(staging)
 
     parts: list[str] = []
     rows = 0

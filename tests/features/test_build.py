@@ -337,3 +337,25 @@ def test_gap_statistics_many_purchases_same_day():
     assert not math.isinf(row["recency_gap_ratio"])
     assert np.isfinite(df.select_dtypes("number").to_numpy(dtype=float)[~df.select_dtypes(
         "number").isna().to_numpy()]).all()
+
+
+def test_duckdb_rfm_edges_equal_the_reference(tmp_path):
+    import pyarrow.parquet as pq
+
+    from features.engines.duckdb import connect, rfm_edges_duckdb
+
+    rng = np.random.default_rng(3)
+    values = pd.DataFrame({
+        "cutoff": np.repeat(np.array(["2024-01-01", "2024-02-01"], dtype="datetime64[D]"), 50),
+        "recency_days": rng.integers(1, 400, 100).astype(float),
+        "frequency": rng.integers(1, 30, 100),
+        "monetary_mean": rng.gamma(2.0, 30.0, 100),
+    })
+    pq.write_table(pa.Table.from_pandas(values.iloc[:60]), tmp_path / "a.parquet")
+    pq.write_table(pa.Table.from_pandas(values.iloc[60:]), tmp_path / "b.parquet")
+    got = rfm_edges_duckdb(connect(), str(tmp_path / "*.parquet"))
+    expected = rfm_edges(values)
+    key = ["cutoff", "source"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True), check_dtype=False)
