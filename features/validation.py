@@ -12,6 +12,7 @@ Input rows -> outputs:
   a malformed CSV line counts as one row.
 * A row breaks at most one rule: the first in the order of :data:`RULES`.
 * Clean rows keep every contract column (absent optional ones are null), get
+  ``customer_key`` (see :func:`write_customer_index`),
   ``bucket`` (hash partition of the customer, see :func:`bucket_of`),
   ``source_file`` and ``source_line``, and transactions get ``is_refund``.
 
@@ -23,6 +24,7 @@ reads params or the environment. The stage entry point is
     report = validate_inputs(con, inputs=..., text=TextFormat(...), checks=Checks(...), now=...)
     write_clean_table(con, "transactions", path)   # for each clean table
     write_quarantine(con, path)
+    write_customer_index(con, path)               # every customer once, with its dense key
     check_written(report, written)
 """
 

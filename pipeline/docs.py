@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from features.build import feature_table
 from features.schema import CLEAN_TABLES, CUSTOMER_INDEX, INPUT_TABLES, QUARANTINE, Table
+from features.validation import RULES
 from pipeline.config import ROOT, Params
 
 DICTIONARY = ROOT / "docs" / "data_dictionary.md"
@@ -55,7 +56,9 @@ def render_dictionary(params: Params) -> str:
     parts += ["", "### `data/clean/customer_index.parquet`", "", CUSTOMER_INDEX.description, "",
               _table_md(CUSTOMER_INDEX)]
     parts += ["", "### `data/clean/quarantine.parquet`", "", QUARANTINE.description, "",
-              _table_md(QUARANTINE)]
+              _table_md(QUARANTINE), "", "Rules (`rule` column), checked in this order; a row "
+              "is quarantined under the first it breaks:", "", "| rule | meaning |", "|---|---|"]
+    parts += [f"| `{rule}` | {text} |" for rule, text in RULES.items()]
     features = feature_table(spec)
     parts += ["", "## Feature table (written by `features`)", "",
               f"`data/features/*.parquet`: {features.description} Windows: "
