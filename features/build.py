@@ -113,6 +113,11 @@ def feature_table(spec: FeatureSpec) -> Table:
                "customer's usual gap); null with fewer than 2 purchases.", family="rhythm"),
         Column("gap_std_days", "double", "Standard deviation of the days between consecutive "
                "purchases; null with fewer than 3 purchases.", family="rhythm"),
+        Column("last_gap_days", "double", "Days between the last two purchases; null with "
+               "fewer than 2 purchases.", family="rhythm"),
+        Column("prior_gap_median_days", "double", "Median gap before the last purchase (all "
+               "gaps but the last): the rhythm the last purchase broke or kept; null with fewer "
+               "than 3 purchases.", family="rhythm"),
         Column("recency_gap_ratio", "double", "Days since the last purchase divided by the "
                "median gap (1 + median, so same-day repeat buyers stay finite): how overdue "
                "the next purchase is.", family="rhythm"),
@@ -365,6 +370,7 @@ class _Gaps:
         gap = np.zeros(day.size)
         gap[1:] = day[1:] - day[:-1]
         gap[rank == 0] = 0.0
+        self.gap = gap  # per purchase, days since the customer's previous one (0 for the first)
         self.cum, self.cum_sq = _cumsum(gap), _cumsum(gap * gap)
         is_gap = rank > 0
         g_code, g_rank, g_val = code[is_gap], rank[is_gap], gap[is_gap].astype(np.int64)
@@ -614,6 +620,9 @@ def iter_features(
         col["gap_mean_days"] = g_mean
         col["gap_median_days"] = median
         col["gap_std_days"] = np.where(n_gaps >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
+        col["last_gap_days"] = buy.at_last(gaps.gap, p_c)
+        col["last_gap_days"][n_gaps == 0] = np.nan
+        col["prior_gap_median_days"] = gaps.median(np.maximum(n_gaps - 1, 0))
         col["recency_gap_ratio"] = recency / (1.0 + median)
         s_last = _diff(tx.buy_amt, p_c, pos[T])
         s_prev = _diff(tx.buy_amt, pos[T], pos[2 * T])

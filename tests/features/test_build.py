@@ -73,7 +73,7 @@ def test_hand_computed_values(fixture_rows):
         "frequency_30d": 2, "monetary_sum_30d": 90.0, "monetary_mean_30d": 45.0,
         "frequency_90d": 4, "monetary_sum_90d": 140.0, "monetary_mean_90d": 35.0,
         "gap_mean_days": 22.5, "gap_median_days": 24.5, "gap_std_days": 9.9498743710662,
-        "recency_gap_ratio": 1 / 25.5,
+        "recency_gap_ratio": 1 / 25.5, "last_gap_days": 19, "prior_gap_median_days": 30,
         "frequency_trend_30d": 1, "monetary_trend_30d": 2.0,
         "refund_count": 1, "refund_amount": 5.0, "refund_count_30d": 1,
         "support_ticket_count_30d": 1, "support_ticket_count_90d": 1,
@@ -147,6 +147,8 @@ def naive_features(tx_rows, ix_rows, cu_rows, cutoff: dt.date, spec: FeatureSpec
         f["gap_std_days"] = statistics.stdev(gaps) if len(gaps) >= 2 else None
         f["recency_gap_ratio"] = (f["recency_days"] / (1 + f["gap_median_days"])
                                   if gaps else None)
+        f["last_gap_days"] = gaps[-1] if gaps else None
+        f["prior_gap_median_days"] = statistics.median(gaps[:-1]) if len(gaps) >= 2 else None
         T = spec.trend_days
         last = [a for t, a in buys if days(t) <= T]
         prev = [a for t, a in buys if T < days(t) <= 2 * T]
