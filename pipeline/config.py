@@ -173,8 +173,49 @@ class FeaturesParams(_Section):
         return self
 
 
+class StagesParams(_Section):
+    """Thresholds of the lifecycle stage rules (``models.stages.StageRules``)."""
+
+    lost_after_days: int = Field(default=365, gt=0)
+    dormant_after_days: int = Field(default=120, gt=0)
+    at_risk_gap_factor: float = Field(default=3.0, ge=1.0)
+    core_min_purchases: int = Field(default=4, ge=2)
+    core_min_tenure_days: int = Field(default=180, ge=0)
+    reactivated_window_days: int = Field(default=90, gt=0)
+
+    @model_validator(mode="after")
+    def _dormant_before_lost(self) -> StagesParams:
+        if self.dormant_after_days >= self.lost_after_days:
+            raise ValueError(f"stages.dormant_after_days ({self.dormant_after_days}) must be "
+                             f"below stages.lost_after_days ({self.lost_after_days})")
+        return self
+
+
 class LabelsParams(_Section):
     horizon_days: int = Field(default=90, gt=0)
+    min_history_days: int = Field(default=365, ge=0)
+    n_validation: int = Field(default=1, ge=0)
+    n_test: int = Field(default=1, ge=1)
+    train_cutoffs: list[dt.date] | None = None
+    validation_cutoffs: list[dt.date] | None = None
+    test_cutoffs: list[dt.date] | None = None
+
+    @model_validator(mode="after")
+    def _explicit_plan_complete(self) -> LabelsParams:
+        given = {name: getattr(self, f"{name}_cutoffs") is not None
+                 for name in ("train", "validation", "test")}
+        if any(given.values()) and not all(given.values()):
+            missing = [f"labels.{name}_cutoffs" for name, ok in given.items() if not ok]
+            raise ValueError(f"an explicit split plan needs train, validation and test cutoffs "
+                             f"(validation may be []); missing: {missing}")
+        if given["train"] and (not self.train_cutoffs or not self.test_cutoffs):
+            raise ValueError("labels.train_cutoffs and labels.test_cutoffs must not be empty")
+        return self
+
+    @property
+    def explicit(self) -> bool:
+        """Whether params give the cutoffs (otherwise they are chosen from the data)."""
+        return self.train_cutoffs is not None
 
 
 class Params(_Section):
@@ -182,6 +223,7 @@ class Params(_Section):
     data: DataParams
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     features: FeaturesParams = Field(default_factory=FeaturesParams)
+    stages: StagesParams = Field(default_factory=StagesParams)
     labels: LabelsParams = Field(default_factory=LabelsParams)
 
     @model_validator(mode="after")
@@ -277,6 +319,9 @@ class Paths:
         self.reports = root / "reports"
         self.validation_report = self.reports / "validation.json"
         self.features_report = self.reports / "features.json"
+        self.labels = root / "data" / "labels"
+        self.labels_table = self.labels / "labels.parquet"
+        self.labels_report = self.reports / "labels.json"
         self.customer_index = self.clean / "customer_index.parquet"
 
     def clean_table(self, table: str) -> Path:
