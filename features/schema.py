@@ -197,6 +197,21 @@ CUSTOMER_INDEX = Table(
     ),
 )
 
+GROUND_TRUTH = Table(
+    "ground_truth",
+    "Latent state of every known customer at 00:00 of each month start (simulator only; "
+    "read by evaluation, never by features).",
+    (
+        Column("customer_id", "string", "Customer identifier."),
+        Column("month", "timestamp[us]", "First day of the month, 00:00."),
+        Column("alive", "bool", "Latent state at that instant: active buyer or prospect still "
+               "in the market (not defected, or come back)."),
+        Column("p_defect", "double", "True probability of no purchase in (month, month + "
+               "horizon], with the latent state frozen at month (docs/simulator.md)."),
+        Column("is_buyer", "bool", "Has bought before month."),
+    ),
+)
+
 QUARANTINE = Table(
     "quarantine",
     "Input rows that were not used, each with the rule it broke.",

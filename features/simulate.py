@@ -31,23 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schema import CUSTOMERS, INTERACTIONS, TRANSACTIONS, Column, Table
-
-#: The latent ground truth written beside the demo inputs. Evaluation only: no feature
-#: may read it.
-GROUND_TRUTH = Table(
-    "ground_truth",
-    "Latent state of every known customer at 00:00 of each month start (simulator only).",
-    (
-        Column("customer_id", "string", "Customer identifier."),
-        Column("month", "timestamp[us]", "First day of the month, 00:00."),
-        Column("alive", "bool", "Latent state at that instant: active buyer or prospect still "
-               "in the market (not defected, or come back)."),
-        Column("p_defect", "double", "True probability of no purchase in (month, month + "
-               "horizon], with the latent state frozen at month (docs/simulator.md)."),
-        Column("is_buyer", "bool", "Has bought before month."),
-    ),
-)
+from features.schema import CUSTOMERS, GROUND_TRUTH, INTERACTIONS, TRANSACTIONS, Table
 
 # --------------------------------------------------------------------------
 # Vocabularies

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
 from pipeline.config import PATHS, ConfigError, Params, load_params
 
@@ -120,10 +121,11 @@ def outputs() -> None:
         ("feature table", PATHS.features),
         ("features report", PATHS.features_report),
     ]
-    out = Console()
+    table = Table("output", "path", "state", box=None, header_style="bold")
     for name, path in rows:
-        mark = "[green]ok[/]" if Path(path).exists() else "[yellow]missing[/]"
-        out.print(f"{mark:>22}  {name:<20} {path}")
+        table.add_row(name, str(path),
+                      "[green]ok[/]" if Path(path).exists() else "[yellow]missing[/]")
+    Console().print(table)
 
 
 @app.command()

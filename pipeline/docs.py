@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from features.build import feature_table
-from features.schema import CLEAN_TABLES, CUSTOMER_INDEX, INPUT_TABLES, QUARANTINE, Table
+from features.schema import (
+    CLEAN_TABLES,
+    CUSTOMER_INDEX,
+    GROUND_TRUTH,
+    INPUT_TABLES,
+    QUARANTINE,
+    Table,
+)
 from features.validation import RULES
 from pipeline.config import ROOT, Params
 
@@ -59,6 +66,9 @@ def render_dictionary(params: Params) -> str:
               _table_md(QUARANTINE), "", "Rules (`rule` column), checked in this order; a row "
               "is quarantined under the first it breaks:", "", "| rule | meaning |", "|---|---|"]
     parts += [f"| `{rule}` | {text} |" for rule, text in RULES.items()]
+    parts += ["", "## Simulator ground truth (written by `generate`)", "",
+              f"`data/truth/ground_truth.parquet`: {GROUND_TRUTH.description}", "",
+              _table_md(GROUND_TRUTH)]
     features = feature_table(spec)
     parts += ["", "## Feature table (written by `features`)", "",
               f"`data/features/*.parquet`: {features.description} Windows: "

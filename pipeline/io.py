@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,13 @@ def atomic_path(dest: str | os.PathLike[str], *, directory: bool = False) -> Ite
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name created exclusively, with the usual permissions (the umask's, not
+    # the owner-only ones of tempfile.mkstemp): readers of the output are often others.
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        tmp.mkdir(mode=0o777)
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(name)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         if directory:
