@@ -427,8 +427,8 @@ def make_labels(
     return pd.DataFrame({
         "customer_id": now["customer_id"],
         "cutoff": now["cutoff"],
-        "stage": assign_stages(now, rules).to_numpy(),
-        "next_stage": assign_stages(matched, rules).to_numpy(),
+        "stage": assign_stages(now, rules).array,
+        "next_stage": assign_stages(matched, rules).array,
         "defected": defected,
         "future_purchases": future,
         "future_spend": np.round(spend, 6),

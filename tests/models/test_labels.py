@@ -73,12 +73,13 @@ def test_prospects_have_no_defection_label():
     assert labels.loc["convert", "future_spend"] == 20.0
     assert (labels.loc["convert", "stage"], labels.loc["convert", "next_stage"]) == (
         "prospect", "first_time_buyer")
-    assert labels.loc["buyer", "defected"] is np.True_ or labels.loc["buyer", "defected"] is True
+    buyer = labels.loc["buyer", "defected"]
+    assert not pd.isna(buyer) and bool(buyer)  # bought before t, not in the window
 
 
 def test_several_cutoffs_and_spend_in_one_call():
     tables = make_inputs([("a", ts("2023-01-10"), 10.0), ("a", ts("2023-03-05"), 7.25),
-                          ("a", ts("2023-03-20"), 2.5), ("a", ts("2023-05-01"), 1.0)])
+                          ("a", ts("2023-03-20"), 2.5), ("a", ts("2023-04-29"), 1.0)])
     t1, t2 = D(2023, 2, 1), D(2023, 3, 1)
     cutoffs = [t1, t2, t1 + dt.timedelta(days=60), t2 + dt.timedelta(days=60)]
     feats = compute_features(*tables, cutoffs, SPEC).to_pandas()
@@ -86,7 +87,7 @@ def test_several_cutoffs_and_spend_in_one_call():
                          horizon_days=60)
     assert list(labels["cutoff"]) == [t1, t2]
     assert list(labels["future_purchases"]) == [2, 3]  # [02-01, 04-02) and [03-01, 04-30)
-    assert list(labels["future_spend"]) == [9.75, 9.75]
+    assert list(labels["future_spend"]) == [9.75, 10.75]
 
 
 def test_output_columns_and_dtypes():
@@ -152,6 +153,18 @@ def test_automatic_plan_hand_checked():
                                                                   for m in range(1, 5)]
     assert plan.horizon_days == 90
     assert plan.label_cutoffs[-1] == D(2024, 12, 30)
+
+
+def test_windows_end_exactly_on_the_next_split_on_a_30_day_grid():
+    """Grid 2023-01-01 + 30 k; data observed up to 2024-01-01 (exclusive).
+
+    test: the latest t <= 2024-01-01 - 90 days = 2023-10-03 is k = 9, 2023-09-28;
+    validation: t + 90 <= 2023-09-28 -> k = 6, 2023-06-30 (ends exactly on the test cutoff);
+    train: t + 90 <= 2023-06-30 -> k = 0..3, up to 2023-04-01 (ends exactly on validation).
+    """
+    plan = choose_cutoffs(D(2022, 1, 1), D(2023, 12, 31), horizon_days=90, frequency="30D")
+    assert plan.test == [D(2023, 9, 28)] and plan.validation == [D(2023, 6, 30)]
+    assert plan.train == [D(2023, 1, 1), D(2023, 1, 31), D(2023, 3, 2), D(2023, 4, 1)]
 
 
 def test_one_more_day_of_data_moves_nothing_until_a_window_fits():
@@ -223,9 +236,9 @@ def test_explicit_plan_is_accepted_and_sorted():
 
 
 @pytest.mark.parametrize(("train", "validation", "test", "message"), [
-    pytest.param([D(2024, 1, 1), D(2024, 4, 2), D(2024, 5, 1)], [D(2024, 7, 1)],
+    pytest.param([D(2024, 1, 1), D(2024, 4, 2), D(2024, 4, 3), D(2024, 5, 1)], [D(2024, 7, 1)],
                  [D(2024, 10, 1)],
-                 r"training cutoffs 2024-04-02, 2024-05-01 leak into the validation period: "
+                 r"training cutoffs 2024-04-03, 2024-05-01 leak into the validation period: "
                  r".*first validation cutoff 2024-07-01 \(the last must be on or before "
                  r"2024-04-02\)",
                  id="train-into-validation"),
@@ -244,6 +257,14 @@ def test_leaking_plans_are_refused_naming_the_dates(train, validation, test, mes
     with pytest.raises(ValueError, match=message):
         plan_from_cutoffs(train, validation, test, horizon_days=90,
                           first_event=D(2022, 1, 1), last_event=D(2024, 12, 30))
+
+
+def test_windows_may_end_exactly_on_the_next_split():
+    plan = plan_from_cutoffs([D(2024, 4, 2)], [D(2024, 7, 1)], [D(2024, 9, 29)],
+                             horizon_days=90, first_event=D(2022, 1, 1),
+                             last_event=D(2024, 12, 27))
+    assert plan.cutoffs == [D(2024, 4, 2), D(2024, 7, 1), D(2024, 9, 29)]
+    assert plan.label_cutoffs == [D(2024, 7, 1), D(2024, 9, 29), D(2024, 12, 28)]
 
 
 def test_unobserved_test_window_is_refused():
