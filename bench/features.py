@@ -119,7 +119,7 @@ def _reference(clean: dict[str, Path], out: Path, threads: int | None) -> None:
 
 
 def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs: int,
-              partitions_per_chunk: int, memory_limit: str | None) -> None:
+              partitions_per_chunk: int, memory_limit: str | None, workers: int) -> None:
     con = connect(threads=threads, memory_limit=memory_limit)
     # The data spans 2022 to 2024; the cutoffs are the last n month starts of 2024.
     cutoffs = [dt.date(2024, m, 1) for m in range(13 - n_cutoffs, 13)]
@@ -128,7 +128,7 @@ def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs:
         shutil.rmtree(target)
     target.mkdir()
     build_features(con, clean=clean, cutoffs=cutoffs, spec=FeatureSpec(), out_dir=target,
-                   partitions_per_chunk=partitions_per_chunk)
+                   partitions_per_chunk=partitions_per_chunk, workers=workers)
 
 
 def _child(fn, args, queue) -> None:  # pragma: no cover - runs in a child process
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--partitions-per-chunk", type=int, default=128)
     parser.add_argument("--memory-limit", default=None)
+    parser.add_argument("--workers", type=int, default=2, help="chunks computed at once")
     parser.add_argument("--cutoffs", default="1,12", help="comma-separated cutoff counts")
     parser.add_argument("--workdir", default=None, help="where to generate (default: a temp dir)")
     args = parser.parse_args()
@@ -168,7 +169,8 @@ def main() -> None:
     print(f"generated {args.events:,} events for {args.customers:,} customers in "
           f"{time.perf_counter() - t0:.1f} s under {work}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, duckdb {duckdb.__version__}")
+          f"python {platform.python_version()}, duckdb {duckdb.__version__}; "
+          f"{args.partitions_per_chunk} partitions per chunk, {args.workers} workers")
 
     runs: dict[str, list[dict[str, float]]] = {"reference": []}
     counts = [int(c) for c in args.cutoffs.split(",")]
@@ -179,7 +181,7 @@ def main() -> None:
         for k in counts:
             runs[f"{k} cutoff(s)"].append(measure(
                 _features, clean, work, args.threads, k, args.partitions_per_chunk,
-                args.memory_limit))
+                args.memory_limit, args.workers))
 
     ref = statistics.median(r["wall"] for r in runs["reference"])
     ref_cpu = statistics.median(r["cpu"] for r in runs["reference"])

@@ -142,6 +142,7 @@ class FeaturesParams(_Section):
     first_snapshot: dt.date | None = None
     last_snapshot: dt.date | None = None
     events_per_chunk: int = Field(default=5_000_000, gt=0)
+    workers: int = Field(default=2, gt=0)
     memory_limit: str | None = None
     threads: int | None = Field(default=None, gt=0)
 

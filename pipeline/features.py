@@ -79,7 +79,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict:
              len(cutoffs), cutoffs[0], cutoffs[-1], per_chunk)
     with steps("features") as progress, atomic_path(paths.features, directory=True) as tmp:
         summary = build_features(con, clean=clean, cutoffs=cutoffs, spec=spec, out_dir=tmp,
-                                 partitions_per_chunk=per_chunk, progress=progress)
+                                 partitions_per_chunk=per_chunk, workers=f.workers,
+                                 progress=progress)
     report = {
         "rows": summary.rows,
         "customers": summary.customers,

@@ -142,7 +142,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         build_features(con, clean=clean, cutoffs=needed, spec=label_feature_spec(params),
                        out_dir=Path(tmp),
                        partitions_per_chunk=partitions_per_chunk(con, clean, f.events_per_chunk),
-                       progress=progress)
+                       workers=f.workers, progress=progress)
         feats = pq.read_table(tmp, columns=list(LABEL_FEATURES)).to_pandas()
     at = pd.to_datetime(feats["cutoff"]).dt.date
     labels = make_labels(feats.loc[at.isin(plan.cutoffs)], feats.loc[at.isin(plan.label_cutoffs)],

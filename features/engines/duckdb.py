@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,10 @@ def rfm_edges_duckdb(con: duckdb.DuckDBPyConnection, values_glob: str) -> pd.Dat
     return rows
 
 
+def _numbered(ranges: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    return [(i, lo, hi) for i, (lo, hi) in enumerate(ranges)]
+
+
 def chunks(partitions_per_chunk: int) -> list[tuple[int, int]]:
     """Ranges [lo, hi) of hash partitions processed together."""
     bounds = [*range(0, N_PARTITIONS, partitions_per_chunk), N_PARTITIONS]
@@ -112,6 +116,7 @@ def build_features(
     spec: FeatureSpec,
     out_dir: Path,
     partitions_per_chunk: int = N_PARTITIONS,
+    workers: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> BuildSummary:
     """Compute the feature table into ``out_dir`` (a folder of Parquet parts).
@@ -131,6 +136,8 @@ def build_features(
         An empty folder; receives ``part-NNNNN.parquet``, one per chunk with rows.
     partitions_per_chunk
         How many of the ``N_PARTITIONS`` hash partitions go through the kernel at once.
+    workers
+        Chunks computed at the same time (threads); peak memory grows with it.
     progress
         Called with (pass name, chunks done, chunks in all).
 
@@ -140,50 +147,53 @@ def build_features(
     """
     out_dir = Path(out_dir)
     ranges = chunks(partitions_per_chunk)
-    # The values of every buyer at every cutoff grow with customers x cutoffs: they
-    # go to a staging file, and DuckDB computes the quantiles within its memory limit.
+    schema = feature_table(spec).arrow_schema()
     staging = out_dir / ".rfm"
     staging.mkdir()
-    for i, (lo, hi) in enumerate(ranges):
-        values = rfm_values(_read(con, clean["transactions"], "transactions", lo, hi),
-                            _read(con, clean["customer_index"], "customer_index", lo, hi),
+
+    def rfm_chunk(i: int, lo: int, hi: int) -> None:
+        cur = con.cursor()  # one cursor per thread
+        values = rfm_values(_read(cur, clean["transactions"], "transactions", lo, hi),
+                            _read(cur, clean["customer_index"], "customer_index", lo, hi),
                             cutoffs)
         pq.write_table(pa.Table.from_pandas(values, preserve_index=False),
                        staging / f"rfm-{i:05d}.parquet")
-        if progress:
-            progress("rfm", i + 1, len(ranges))
-    edges = rfm_edges_duckdb(con, str(staging / "*.parquet"))
-    shutil.rmtree(staging)
 
-    parts: list[str] = []
-    rows = 0
-    customers = 0
-    schema = feature_table(spec).arrow_schema()
-    # One writer thread: a cutoff's rows are written while the next ones are computed.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for i, (lo, hi) in enumerate(ranges):
-            tables = {name: _read(con, path, name, lo, hi) for name, path in clean.items()}
-            name = f"part-{i:05d}.parquet"
-            pending: Future[None] | None = None
-            latest = 0  # rows at the latest cutoff: every customer of the chunk seen at all
-            with pq.ParquetWriter(out_dir / name, schema, compression="zstd") as writer:
-                for batch in iter_features(tables["transactions"], tables["interactions"],
-                                           tables["customers"], tables["customer_index"],
-                                           cutoffs, spec, edges):
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(writer.write_batch, batch)
-                    rows += batch.num_rows
-                    latest = batch.num_rows
-                if pending is not None:
-                    pending.result()
-            del tables
+    def feature_chunk(i: int, lo: int, hi: int) -> tuple[str, int, int]:
+        cur = con.cursor()
+        tables = {name: _read(cur, path, name, lo, hi) for name, path in clean.items()}
+        name = f"part-{i:05d}.parquet"
+        rows = latest = 0  # latest: rows at the last cutoff, every customer seen at all
+        with pq.ParquetWriter(out_dir / name, schema, compression="zstd") as writer:
+            for batch in iter_features(tables["transactions"], tables["interactions"],
+                                       tables["customers"], tables["customer_index"],
+                                       cutoffs, spec, edges):
+                writer.write_batch(batch)
+                rows += batch.num_rows
+                latest = batch.num_rows
+        if not latest:
+            (out_dir / name).unlink()
+        return name, rows, latest
+
+    # Chunks are independent: `workers` of them are computed at once (NumPy, Arrow
+    # and DuckDB release the GIL for their work), each writing its own part.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # The values of every buyer at every cutoff grow with customers x cutoffs: they
+        # go to staging files, and DuckDB computes the quantiles within its memory limit.
+        for done, _ in enumerate(pool.map(rfm_chunk, *zip(*_numbered(ranges), strict=True))):
+            if progress:
+                progress("rfm", done + 1, len(ranges))
+        edges = rfm_edges_duckdb(con, str(staging / "*.parquet"))
+        shutil.rmtree(staging)
+        parts: list[str] = []
+        rows = customers = 0
+        results = pool.map(feature_chunk, *zip(*_numbered(ranges), strict=True))
+        for done, (name, n, latest) in enumerate(results):
+            rows += n
             if latest:
                 parts.append(name)
                 customers += latest
-            else:
-                (out_dir / name).unlink()
             if progress:
-                progress("features", i + 1, len(ranges))
+                progress("features", done + 1, len(ranges))
     return BuildSummary(rows=rows, customers=customers, cutoffs=list(cutoffs),
                         chunks=len(ranges), parts=parts)

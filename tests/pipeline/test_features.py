@@ -46,20 +46,20 @@ def test_stage_writes_features_and_report(tiny):
     assert paths.features_report.exists()
 
 
-def test_chunking_does_not_change_any_value(tiny, tmp_path):
+def test_chunking_and_workers_do_not_change_any_value(tiny, tmp_path):
     params, paths = tiny
     clean = features_stage.clean_inputs(paths)
     spec = features_stage.feature_spec(params)
     cutoffs = [dt.date(2023, 6, 1), dt.date(2024, 1, 1), dt.date(2024, 12, 1)]
     outs = []
-    for per_chunk in (1024, 64, 7):
-        out = tmp_path / f"chunks{per_chunk}"
+    for per_chunk, workers in ((1024, 1), (64, 1), (7, 2), (64, 3)):
+        out = tmp_path / f"chunks{per_chunk}-{workers}"
         out.mkdir()
         build_features(connect(), clean=clean, cutoffs=cutoffs, spec=spec, out_dir=out,
-                       partitions_per_chunk=per_chunk)
+                       partitions_per_chunk=per_chunk, workers=workers)
         outs.append(_read(out))
-    pd.testing.assert_frame_equal(outs[0], outs[1])
-    pd.testing.assert_frame_equal(outs[0], outs[2])
+    for other in outs[1:]:
+        pd.testing.assert_frame_equal(outs[0], other)
 
 
 def test_events_after_the_cutoffs_change_nothing_end_to_end(tiny, tmp_path):
