@@ -98,6 +98,14 @@ def features(params: ParamsOption = None, set_: SetOption = None) -> None:
 
 
 @app.command()
+def labels(params: ParamsOption = None, set_: SetOption = None) -> None:
+    """Label lifecycle stages and defection per snapshot, split out of time."""
+    from pipeline import labels as stage
+
+    run_stage(stage.main, params, set_)
+
+
+@app.command()
 def repro(force: Annotated[bool, typer.Option(help="Re-run every stage.")] = False) -> None:
     """Run the whole pipeline with DVC (``dvc repro``), then list the outputs."""
     cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else [])]
@@ -120,6 +128,8 @@ def outputs() -> None:
         ("validation report", PATHS.validation_report),
         ("feature table", PATHS.features),
         ("features report", PATHS.features_report),
+        ("labels", PATHS.labels_table),
+        ("labels report", PATHS.labels_report),
     ]
     table = Table("output", "path", "state", box=None, header_style="bold")
     for name, path in rows:

@@ -12,6 +12,8 @@ from features.schema import (
     Table,
 )
 from features.validation import RULES
+from models.labels import LABELS
+from models.stages import STAGES
 from pipeline.config import ROOT, Params
 
 DICTIONARY = ROOT / "docs" / "data_dictionary.md"
@@ -76,5 +78,8 @@ def render_dictionary(params: Params) -> str:
               f"{spec.trend_days} days; interaction kinds: "
               f"{', '.join(spec.interaction_kinds)}. "
               f"{len(features.columns)} columns.", "",
-              _table_md(features, show_family=True), ""]
+              _table_md(features, show_family=True)]
+    parts += ["", "## Labels (written by `labels`)", "",
+              f"`data/labels/labels.parquet`: {LABELS.description} Stages: "
+              f"{', '.join(STAGES)}.", "", _table_md(LABELS), ""]
     return "\n".join(parts)

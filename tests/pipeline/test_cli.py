@@ -16,7 +16,8 @@ runner = CliRunner()
 def test_help_lists_the_stages():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("generate", "validate", "features", "repro", "outputs", "dictionary"):
+    for command in ("generate", "validate", "features", "labels", "repro", "outputs",
+                    "dictionary"):
         assert command in result.output
 
 
