@@ -71,6 +71,11 @@ class StageRules:
     reactivated_window_days
         A customer stays ``reactivated`` for this many days after the purchase
         that ended its ``at_risk`` or ``lost`` spell.
+    min_usual_gap_days
+        Floor of the "usual gap" the at-risk rule multiplies: with two or three
+        purchases a few days apart the median gap says little about the
+        customer's rhythm, and without a floor such a customer would be
+        ``at_risk`` within days. 1 reproduces the literal rule.
 
     Raises
     ------
@@ -84,12 +89,14 @@ class StageRules:
     core_min_purchases: int = 4
     core_min_tenure_days: float = 180
     reactivated_window_days: float = 90
+    min_usual_gap_days: float = 7
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
                 raise ValueError(f"StageRules.{name} must be a finite number, got {value!r}")
-        positive = ("lost_after_days", "dormant_after_days", "reactivated_window_days")
+        positive = ("lost_after_days", "dormant_after_days", "reactivated_window_days",
+                    "min_usual_gap_days")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"StageRules.{name} must be positive, got {getattr(self, name)}")
@@ -117,8 +124,8 @@ def assign_stages(features: pd.DataFrame, rules: StageRules) -> pd.Series:
 
     The first rule that holds gives the stage, in this order (quotes are the
     domain model's wording; ``r`` is ``recency_days``, ``n`` is ``frequency``,
-    ``g(x)`` is ``max(x, 1)``, so that same-day repeat buyers have a usual gap
-    of one day):
+    ``g(x)`` is ``max(x, min_usual_gap_days)``, the usual gap with a floor so that
+    two purchases a few days apart do not make a customer overdue within days):
 
     1. ``prospect`` -- "no purchase; at least one interaction or a customer
        record": ``n == 0``. The feature table has a row only for customers seen
@@ -199,8 +206,8 @@ def assign_stages(features: pd.DataFrame, rules: StageRules) -> pd.Series:
         )
 
     factor = rules.at_risk_gap_factor
-    usual_gap = np.fmax(col["gap_median_days"], 1.0)
-    prior_gap = np.fmax(col["prior_gap_median_days"], 1.0)
+    usual_gap = np.fmax(col["gap_median_days"], rules.min_usual_gap_days)
+    prior_gap = np.fmax(col["prior_gap_median_days"], rules.min_usual_gap_days)
     last_gap = col["last_gap_days"]
     # Comparisons with NaN are False, which is what the rules want for columns that
     # are null by construction (no gaps with one purchase, no prior median with two).

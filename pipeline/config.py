@@ -183,6 +183,7 @@ class StagesParams(_Section):
     core_min_purchases: int = Field(default=4, ge=2)
     core_min_tenure_days: int = Field(default=180, ge=0)
     reactivated_window_days: int = Field(default=90, gt=0)
+    min_usual_gap_days: int = Field(default=7, gt=0)
 
     @model_validator(mode="after")
     def _dormant_before_lost(self) -> StagesParams:

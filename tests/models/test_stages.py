@@ -82,9 +82,10 @@ def test_input_is_not_modified():
                  id="gap-factor-at-30"),
     pytest.param(row(3, r=31, gap=10, last=10, prior=10, since_first=51), "at_risk",
                  id="gap-factor-at-31"),
-    # same-day repeat purchases: the usual gap counts as one day
-    pytest.param(row(2, r=3, gap=0, last=0, since_first=3), "early_repeat", id="gap-floor-3"),
-    pytest.param(row(2, r=4, gap=0, last=0, since_first=4), "at_risk", id="gap-floor-4"),
+    # same-day repeat purchases: the usual gap counts as min_usual_gap_days (7)
+    pytest.param(row(2, r=21, gap=0, last=0, since_first=21), "early_repeat",
+                 id="gap-floor-21"),
+    pytest.param(row(2, r=22, gap=0, last=0, since_first=22), "at_risk", id="gap-floor-22"),
     # core: 4 purchases and 180 days since the first
     pytest.param(row(4, r=10, gap=50, last=50, prior=50, since_first=180), "core",
                  id="core-at-180-days"),
@@ -107,10 +108,10 @@ def test_input_is_not_modified():
                  id="comeback-rhythm-90"),
     pytest.param(row(5, r=10, gap=30, last=91, prior=30, since_first=300), "reactivated",
                  id="comeback-rhythm-91"),
-    pytest.param(row(3, r=2, gap=2, last=3, prior=0, since_first=5), "early_repeat",
-                 id="comeback-prior-floor-3"),
-    pytest.param(row(3, r=2, gap=2, last=4, prior=0, since_first=6), "reactivated",
-                 id="comeback-prior-floor-4"),
+    pytest.param(row(3, r=2, gap=2, last=21, prior=0, since_first=23), "early_repeat",
+                 id="comeback-prior-floor-21"),
+    pytest.param(row(3, r=2, gap=2, last=22, prior=0, since_first=24), "reactivated",
+                 id="comeback-prior-floor-22"),
     # a second purchase after the one-time buyer went dormant
     pytest.param(row(2, r=10, gap=120, last=120, since_first=130), "early_repeat",
                  id="comeback-dormant-120"),
@@ -147,6 +148,8 @@ def test_precedence_lost_before_at_risk_before_reactivated():
      "early_repeat", "core"),
     ("reactivated_window_days", 30, row(6, r=60, gap=30, last=200, prior=30, since_first=400),
      "reactivated", "core"),
+    ("min_usual_gap_days", 1, row(3, r=10, gap=3, last=3, prior=3, since_first=16),
+     "early_repeat", "at_risk"),
 ])
 def test_every_threshold_changes_the_outcome(field, value, features, before, after):
     assert stage_of(features) == before
@@ -156,7 +159,7 @@ def test_every_threshold_changes_the_outcome(field, value, features, before, aft
 def test_every_threshold_is_covered_above():
     assert {f.name for f in dataclasses.fields(StageRules)} == {
         "lost_after_days", "dormant_after_days", "at_risk_gap_factor", "core_min_purchases",
-        "core_min_tenure_days", "reactivated_window_days"}
+        "core_min_tenure_days", "reactivated_window_days", "min_usual_gap_days"}
 
 
 # --------------------------------------------------------------------------
