@@ -306,13 +306,22 @@ class _Events:
     """One event table of a partition, sorted by (customer, day), with look-ups by day."""
 
     def __init__(self, code: np.ndarray, day: np.ndarray, n_customers: int,
-                 extra: dict[str, np.ndarray] | None = None) -> None:
+                 extra: dict[str, np.ndarray] | None = None,
+                 time: np.ndarray | None = None) -> None:
         extra = extra or {}
         key = (code.astype(np.int64) << _DAY_BITS) + day
-        if key.size and not np.all(key[1:] >= key[:-1]):
-            order = np.argsort(key, kind="stable")  # stable: keeps time order within a day
-            key, code, day = key[order], code[order], day[order]
-            extra = {name: values[order] for name, values in extra.items()}
+        if key.size:
+            # Sorted by (customer, day) and, where ``time`` is given, by time within a
+            # day: "the last value before the cutoff" needs the order within a day.
+            step = key[1:] > key[:-1]
+            ties = key[1:] == key[:-1]
+            if time is not None:
+                ties &= time[1:] >= time[:-1]
+            if not np.all(step | ties):
+                order = (np.lexsort((time, key)) if time is not None
+                         else np.argsort(key, kind="stable"))
+                key, code, day = key[order], code[order], day[order]
+                extra = {name: values[order] for name, values in extra.items()}
         self.key, self.code, self.day, self.extra = key, code, day, extra
         counts = np.bincount(code, minlength=n_customers)
         self.end = np.cumsum(counts)
@@ -537,14 +546,15 @@ def iter_features(
 
     kind = _np(pc.index_in(interactions.column("kind"),
                            value_set=pa.array(spec.interaction_kinds)).fill_null(-1), np.int16)
-    ix = _Events(cust.codes(interactions), _days(interactions.column("timestamp")), n, {
+    ix_us = _np(interactions.column("timestamp").cast(pa.timestamp("us")).cast(pa.int64()),
+                np.int64)
+    ix = _Events(cust.codes(interactions), np.floor_divide(ix_us, _DAY_US), n, {
         "kind": kind,
         "satisfaction": _float(interactions.column("satisfaction")),
         "resolved": _float(interactions.column("resolved")),
         "hours": _float(interactions.column("resolution_hours")),
-        "ts_us": _np(interactions.column("timestamp").cast(pa.timestamp("us"))
-                     .cast(pa.int64()), np.int64),
-    })
+        "ts_us": ix_us,
+    }, time=ix_us)
     kind = ix.extra["kind"]
     kind_cum, kind_last = {}, {}
     for i, k in enumerate(spec.interaction_kinds):

@@ -251,6 +251,14 @@ def test_unsorted_input_gives_the_same_rows(fixture_rows):
     assert shuffled.equals(sorted_out)
 
 
+def test_last_value_follows_time_within_a_day():
+    """Two surveys on the same day, given out of order: the later one is the last."""
+    ix = [("c", ts("2023-01-01", 9), "survey", 2.0, None, None),
+          ("c", ts("2023-01-01", 8), "survey", 1.0, None, None)]
+    out = _frame(compute_features(*make_inputs([], ix), [dt.date(2023, 1, 2)], SPEC))
+    assert out.iloc[0]["satisfaction_last"] == 2.0
+
+
 def test_customer_key_missing_from_index_is_refused(fixture_rows):
     tx, ix, cu, index = make_inputs(*fixture_rows)
     with pytest.raises(ValueError, match="missing from customer_index"):
