@@ -1,0 +1,71 @@
+"""Whether a newly trained model (the challenger) replaces the champion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Metrics where lower is better; the others (AUCs) are better higher.
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    """Promote when ``metric`` improves by at least ``min_improvement`` and
+    ``guard_metric`` does not get worse by more than ``guard_tolerance``.
+
+    Both are read from the defection model's test metrics, named
+    ``test_defection_<metric>``.
+    """
+
+    metric: str = "roc_auc"
+    min_improvement: float = 0.0
+    guard_metric: str = "log_loss"
+    guard_tolerance: float = 0.005
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+
+
+def _key(metric: str) -> str:
+    return f"test_defection_{metric}"
+
+
+def _gain(metric: str, new: float, old: float) -> float:
+    """Improvement of ``new`` over ``old`` (positive is better, whatever the metric)."""
+    return old - new if metric in LOWER_IS_BETTER else new - old
+
+
+def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None,
+           rule: PromotionRule) -> Decision:
+    """Apply ``rule`` to the test metrics of the challenger and of the champion.
+
+    Without a champion (first model, or a champion without the metrics) the
+    challenger is promoted.
+    """
+    keys = (_key(rule.metric), _key(rule.guard_metric))
+    missing = [k for k in keys if k not in challenger]
+    if missing:
+        raise ValueError(f"the challenger's run has no metric {missing}")
+    new = {k: float(challenger[k]) for k in keys}
+    if champion is None or any(k not in champion for k in keys):
+        return Decision(True, "no champion with comparable test metrics yet", new, None)
+    old = {k: float(champion[k]) for k in keys}
+    gain = _gain(rule.metric, new[keys[0]], old[keys[0]])
+    guard = _gain(rule.guard_metric, new[keys[1]], old[keys[1]])
+    if gain <= rule.min_improvement:
+        return Decision(False, f"{rule.metric} {new[keys[0]]:.4f} vs champion "
+                        f"{old[keys[0]]:.4f}: improvement {gain:+.4f} is not above "
+                        f"{rule.min_improvement}", new, old)
+    if guard < -rule.guard_tolerance:
+        return Decision(False, f"{rule.guard_metric} {new[keys[1]]:.4f} vs champion "
+                        f"{old[keys[1]]:.4f}: worse by {-guard:.4f}, more than "
+                        f"{rule.guard_tolerance}", new, old)
+    return Decision(True, f"{rule.metric} {new[keys[0]]:.4f} vs champion {old[keys[0]]:.4f} "
+                    f"({gain:+.4f}); {rule.guard_metric} {new[keys[1]]:.4f} vs "
+                    f"{old[keys[1]]:.4f}", new, old)

@@ -1,0 +1,426 @@
+"""Evaluation metrics: hand-computed values on tiny arrays, and the paired bootstrap.
+
+The six-row fixture ``Y6``/``P6`` (scores already sorted) has, by hand:
+
+* ROC AUC: of the 3 x 3 (defector, non-defector) pairs, the defector at 0.3
+  outranks 2 non-defectors and those at 0.5 and 0.6 outrank all 3: 8/9;
+* average precision: by decreasing score the defectors come at ranks 1, 2 and 4,
+  with precisions 1, 1 and 3/4: (1 + 1 + 0.75) / 3 = 11/12;
+* Brier: (0.01 + 0.04 + 0.49 + 0.16 + 0.25 + 0.16) / 6 = 0.185;
+* top decile: ceil(6/10) = 1 row, the defector at 0.6: lift 1 / 0.5 = 2,
+  capture 1/3;
+* ECE over 10 equal-frequency bins: with 6 rows every row has its own bin
+  (rank r goes to bin r * 10 // 6), so ECE = mean |y - p| = 2.3 / 6.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+from sklearn.metrics import roc_auc_score
+
+from models.evaluate import (
+    DEFECTION_METRICS,
+    curves,
+    defection_metrics,
+    gap_closed,
+    paired_bootstrap_auc_diff,
+    per_group_metrics,
+    transition_metrics,
+    value_metrics,
+)
+from models.stages import STAGES
+
+Y6 = np.array([0, 0, 1, 0, 1, 1])
+P6 = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+
+
+@pytest.fixture(autouse=True)
+def _calibration_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand in for models.calibration where it is not there, so that the other
+    metrics can be tested on their own; the ECE test skips in that case."""
+    try:
+        import models.calibration  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("models.calibration")
+        stub.expected_calibration_error = lambda y, p, n_bins=10: math.nan
+        stub.is_stub = True
+        monkeypatch.setitem(sys.modules, "models.calibration", stub)
+
+
+def _calibration() -> types.ModuleType:
+    """The real models.calibration, or skip the test."""
+    module = pytest.importorskip("models.calibration")
+    if getattr(module, "is_stub", False):
+        pytest.skip("models.calibration is not there yet")
+    return module
+
+
+def _twenty_rows() -> tuple[np.ndarray, np.ndarray]:
+    """20 rows with distinct scores; defectors at score ranks 1, 3, 5 and 8 (base rate 0.2).
+
+    Shuffled, so that nothing relies on the input order.
+    """
+    p = np.linspace(0.95, 0.0, 20)  # rank 1 = 0.95
+    y = np.zeros(20, dtype=int)
+    y[[0, 2, 4, 7]] = 1
+    order = np.random.default_rng(3).permutation(20)
+    return y[order], p[order]
+
+
+# --------------------------------------------------------------------------
+# defection_metrics
+# --------------------------------------------------------------------------
+
+
+def test_defection_metrics_hand_values() -> None:
+    m = defection_metrics(Y6, P6)
+    assert list(m) == list(DEFECTION_METRICS)
+    assert m["n"] == 6
+    assert m["base_rate"] == pytest.approx(0.5)
+    assert m["roc_auc"] == pytest.approx(8 / 9)
+    assert m["pr_auc"] == pytest.approx(11 / 12)
+    expected_ll = -(math.log(0.9) + math.log(0.8) + math.log(0.3) + math.log(0.6)
+                    + math.log(0.5) + math.log(0.6)) / 6
+    assert m["log_loss"] == pytest.approx(expected_ll)
+    assert m["brier"] == pytest.approx(0.185)
+    assert m["lift_top_decile"] == pytest.approx(2.0)
+    assert m["capture_top_decile"] == pytest.approx(1 / 3)
+
+
+def test_defection_metrics_ece_uses_equal_frequency_bins() -> None:
+    _calibration()
+    assert defection_metrics(Y6, P6)["ece"] == pytest.approx(2.3 / 6)
+
+
+def test_lift_and_capture_on_twenty_rows() -> None:
+    # Top decile = ceil(20/10) = 2 rows: ranks 1 (defector) and 2 (not).
+    y, p = _twenty_rows()
+    m = defection_metrics(y, p)
+    assert m["base_rate"] == pytest.approx(0.2)
+    assert m["lift_top_decile"] == pytest.approx(0.5 / 0.2)
+    assert m["capture_top_decile"] == pytest.approx(1 / 4)
+
+
+def test_ties_at_the_decile_boundary_share_the_places() -> None:
+    # One row above the boundary (a defector), then 4 rows tied at 0.5 of which 2
+    # defected, for the 1 remaining place: 1 + 1 * 2/4 = 1.5 defectors in the top 2.
+    # 4 defectors in 20 rows: lift (1.5 / 2) / 0.2 = 3.75, capture 1.5 / 4.
+    p = np.array([0.9] + [0.5] * 4 + [0.1] * 15)
+    y = np.array([1, 1, 0, 1, 0] + [1] + [0] * 14)
+    m = defection_metrics(y, p)
+    assert m["lift_top_decile"] == pytest.approx(3.75)
+    assert m["capture_top_decile"] == pytest.approx(0.375)
+    order = np.random.default_rng(0).permutation(20)
+    shuffled = defection_metrics(y[order], p[order])
+    assert shuffled["lift_top_decile"] == pytest.approx(3.75)
+
+
+def test_constant_scores_have_lift_one() -> None:
+    y, _ = _twenty_rows()
+    m = defection_metrics(y, np.full(20, 0.3))
+    assert m["lift_top_decile"] == pytest.approx(1.0)
+    assert m["capture_top_decile"] == pytest.approx(2 / 20)
+    assert m["roc_auc"] == pytest.approx(0.5)
+
+
+def test_single_class_gives_nan_for_undefined_metrics() -> None:
+    m = defection_metrics([1, 1, 1], [0.5, 0.8, 1.0])
+    assert math.isnan(m["roc_auc"]) and math.isnan(m["pr_auc"])
+    assert m["brier"] == pytest.approx((0.25 + 0.04 + 0.0) / 3)
+    assert m["lift_top_decile"] == pytest.approx(1.0)
+    none = defection_metrics([0, 0], [0.2, 0.4])
+    assert math.isnan(none["lift_top_decile"]) and math.isnan(none["capture_top_decile"])
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "match"),
+    [
+        ([0, 1], [0.2], "1 values for 2 labels"),
+        ([0, 2], [0.2, 0.4], "not 0/1"),
+        ([0, 1], [0.2, 1.4], r"outside \[0, 1\]"),
+        (pd.array([True, None], dtype="boolean"), [0.1, 0.2], "missing"),
+        ([], [], "empty"),
+    ],
+)
+def test_defection_metrics_rejects_bad_input(y: object, p: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        defection_metrics(y, p)
+
+
+def test_boolean_series_labels_are_accepted() -> None:
+    y = pd.Series(pd.array(Y6.astype(bool), dtype="boolean"))
+    assert defection_metrics(y, P6)["roc_auc"] == pytest.approx(8 / 9)
+
+
+# --------------------------------------------------------------------------
+# per_group_metrics
+# --------------------------------------------------------------------------
+
+
+def test_per_group_metrics_per_stage() -> None:
+    y = np.concatenate([Y6, [1, 1]])
+    p = np.concatenate([P6, [0.5, 0.9]])
+    stage = pd.Series(pd.Categorical(["core"] * 6 + ["at_risk"] * 2, categories=list(STAGES)),
+                      name="stage")
+    table = per_group_metrics(y, p, stage)
+    assert list(table.index) == ["core", "at_risk"]  # category order, observed only
+    assert table.index.name == "stage"
+    assert list(table.columns) == list(DEFECTION_METRICS)
+    assert table.loc["core", "roc_auc"] == pytest.approx(8 / 9)
+    assert table.loc["core", "n"] == 6
+    assert math.isnan(table.loc["at_risk", "roc_auc"])
+    assert table.loc["at_risk", "brier"] == pytest.approx((0.25 + 0.01) / 2)
+    assert table.loc["at_risk", "base_rate"] == pytest.approx(1.0)
+
+
+def test_per_group_metrics_rejects_missing_groups() -> None:
+    with pytest.raises(ValueError, match="groups has 1 missing"):
+        per_group_metrics(Y6, P6, ["a", "a", None, "b", "b", "b"])
+
+
+# --------------------------------------------------------------------------
+# transition_metrics
+# --------------------------------------------------------------------------
+
+
+def _transition_fixture() -> tuple[pd.Series, pd.DataFrame]:
+    """Five rows; predictions core, at_risk, at_risk (a tie with lost), at_risk, core."""
+    rows = [
+        {"core": 0.7, "at_risk": 0.3},
+        {"core": 0.4, "at_risk": 0.6},
+        {"at_risk": 0.5, "lost": 0.5},  # tie: the earlier stage in STAGES wins
+        {"at_risk": 0.8, "lost": 0.2},
+        {"core": 1.0},
+    ]
+    proba = pd.DataFrame(rows, columns=list(reversed(STAGES))).fillna(0.0)
+    truth = pd.Series(["core", "core", "at_risk", "lost", "core"])
+    return truth, proba
+
+
+def test_transition_metrics_hand_values() -> None:
+    truth, proba = _transition_fixture()
+    m = transition_metrics(truth, proba)
+    assert m["n"] == 5
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    # F1: core P=2/2 R=2/3 -> 0.8; at_risk P=1/3 R=1 -> 0.5; lost 0; mean of the three.
+    assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 0.0) / 3)
+    assert m["recall"] == pytest.approx({"core": 2 / 3, "at_risk": 1.0, "lost": 0.0})
+    assert list(m["recall"]) == ["core", "at_risk", "lost"]
+    expected_ll = -(math.log(0.7) + math.log(0.4) + math.log(0.5) + math.log(0.2)) / 5
+    assert m["log_loss"] == pytest.approx(expected_ll)
+    confusion = pd.DataFrame(0, index=pd.Index(list(STAGES), name="true"),
+                             columns=pd.Index(list(STAGES), name="predicted"), dtype=np.int64)
+    confusion.loc["core", "core"] = 2
+    confusion.loc["core", "at_risk"] = 1
+    confusion.loc["at_risk", "at_risk"] = 1
+    confusion.loc["lost", "at_risk"] = 1
+    assert_frame_equal(m["confusion"], confusion)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ("drop_column", "exactly the columns"),
+        ("bad_sum", "not probability distributions"),
+        ("bad_stage", "not stages"),
+    ],
+)
+def test_transition_metrics_rejects_bad_input(change: str, match: str) -> None:
+    truth, proba = _transition_fixture()
+    if change == "drop_column":
+        proba = proba.drop(columns="prospect")
+    elif change == "bad_sum":
+        proba.loc[0, "core"] = 0.9
+    else:
+        truth = truth.replace("lost", "gone")
+    with pytest.raises(ValueError, match=match):
+        transition_metrics(truth, proba)
+
+
+# --------------------------------------------------------------------------
+# value_metrics
+# --------------------------------------------------------------------------
+
+
+def test_value_metrics_hand_values() -> None:
+    # errors 1, 0, 2, -1; ranks of pred 1.5, 1.5, 4, 3 against 1, 2, 3, 4:
+    # rank covariance 3.5, variances 5 and 4.5 -> rho = 3.5 / sqrt(22.5).
+    m = value_metrics([1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 5.0, 3.0])
+    assert m == pytest.approx({"n": 4, "mae": 1.0, "rmse": math.sqrt(1.5),
+                               "spearman": 3.5 / math.sqrt(22.5), "mean_y": 2.5,
+                               "mean_pred": 3.0})
+
+
+def test_value_metrics_spearman_of_monotone_and_constant_pairs() -> None:
+    assert value_metrics([1, 2, 3, 4], [1, 8, 27, 64])["spearman"] == pytest.approx(1.0)
+    assert value_metrics([1, 2, 3, 4], [4, 3, 2, 1])["spearman"] == pytest.approx(-1.0)
+    assert math.isnan(value_metrics([1, 2, 3], [5, 5, 5])["spearman"])
+
+
+# --------------------------------------------------------------------------
+# paired_bootstrap_auc_diff
+# --------------------------------------------------------------------------
+
+
+def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a strong score and a weak score (rounded, so with many ties)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    strong = y * 1.0 + rng.normal(0.0, 1.0, n)
+    weak = np.round(y * 0.3 + rng.normal(0.0, 1.0, n), 1)
+    return y, strong, weak
+
+
+def test_bootstrap_point_estimate_matches_sklearn() -> None:
+    y, strong, weak = _synthetic(300, seed=1)
+    out = paired_bootstrap_auc_diff(y, strong, weak, n_boot=200, seed=0)
+    assert out["auc_model"] == pytest.approx(roc_auc_score(y, strong))
+    assert out["auc_baseline"] == pytest.approx(roc_auc_score(y, weak))
+    assert out["diff"] == pytest.approx(roc_auc_score(y, strong) - roc_auc_score(y, weak))
+    assert out["n_boot"] == 200 and out["n_boot_valid"] == 200
+
+
+def test_bootstrap_resample_auc_matches_sklearn_on_the_drawn_rows() -> None:
+    # With one resample the interval collapses onto that resample's difference;
+    # the rows are the first draw of the same generator.
+    y, strong, weak = _synthetic(200, seed=2)
+    idx = np.random.default_rng(7).integers(0, 200, size=(1, 200))[0]
+    expected = roc_auc_score(y[idx], strong[idx]) - roc_auc_score(y[idx], weak[idx])
+    out = paired_bootstrap_auc_diff(y, strong, weak, n_boot=1, seed=7)
+    assert out["ci_low"] == pytest.approx(expected)
+    assert out["ci_high"] == pytest.approx(expected)
+
+
+def test_bootstrap_ci_contains_estimate_and_shrinks_with_n() -> None:
+    small = paired_bootstrap_auc_diff(*_synthetic(400, seed=3), n_boot=500, seed=0)
+    large = paired_bootstrap_auc_diff(*_synthetic(4000, seed=3), n_boot=500, seed=0)
+    for out in (small, large):
+        assert out["ci_low"] <= out["diff"] <= out["ci_high"]
+    assert (large["ci_high"] - large["ci_low"]) < 0.6 * (small["ci_high"] - small["ci_low"])
+
+
+def test_bootstrap_clearly_better_model_has_ci_above_zero() -> None:
+    out = paired_bootstrap_auc_diff(*_synthetic(2000, seed=4), n_boot=500, seed=0)
+    assert out["diff"] > 0.1
+    assert out["ci_low"] > 0
+    assert out["p_value"] == 0.0
+
+
+def test_bootstrap_identical_predictions_give_zero() -> None:
+    y, strong, _ = _synthetic(500, seed=5)
+    out = paired_bootstrap_auc_diff(y, strong, strong.copy(), n_boot=100, seed=0)
+    assert out["diff"] == 0.0
+    assert out["ci_low"] == 0.0 and out["ci_high"] == 0.0
+    assert out["p_value"] == 1.0
+
+
+def test_bootstrap_is_reproducible_and_fast_at_scale() -> None:
+    y, strong, weak = _synthetic(40_000, seed=6)
+    start = time.perf_counter()
+    first = paired_bootstrap_auc_diff(y, strong, weak, n_boot=1000, seed=11)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 15.0
+    again = paired_bootstrap_auc_diff(y[:5000], strong[:5000], weak[:5000], n_boot=50, seed=11)
+    assert again == paired_bootstrap_auc_diff(y[:5000], strong[:5000], weak[:5000], n_boot=50,
+                                              seed=11)
+    assert first["ci_low"] < first["diff"] < first["ci_high"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"y": [1, 1, 1]}, "only the class 1"),
+        ({"n_boot": 0}, "n_boot must be an integer >= 1"),
+        ({"p_baseline": [0.1, np.nan, 0.3]}, "missing or infinite"),
+    ],
+)
+def test_bootstrap_rejects_bad_input(kwargs: dict, match: str) -> None:
+    args = {"y": [0, 1, 1], "p_model": [0.1, 0.2, 0.3], "p_baseline": [0.3, 0.2, 0.1]}
+    args.update(kwargs)
+    n_boot = args.pop("n_boot", 10)
+    with pytest.raises(ValueError, match=match):
+        paired_bootstrap_auc_diff(**args, n_boot=n_boot)
+
+
+# --------------------------------------------------------------------------
+# curves
+# --------------------------------------------------------------------------
+
+
+def test_curves_frames() -> None:
+    y, p = _twenty_rows()
+    out = curves(y, p)
+    assert set(out) == {"roc", "pr", "calibration", "lift"}
+    roc = out["roc"]
+    assert list(roc.columns) == ["fpr", "tpr", "threshold"]
+    assert roc[["fpr", "tpr"]].iloc[0].tolist() == [0.0, 0.0]
+    assert roc[["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]
+    assert roc["fpr"].is_monotonic_increasing and roc["tpr"].is_monotonic_increasing
+    pr = out["pr"]
+    assert list(pr.columns) == ["recall", "precision"]
+    assert pr["recall"].is_monotonic_increasing and pr["recall"].iloc[-1] == 1.0
+
+    # 20 distinct scores, 10 bins: two rows per bin. The lowest two (0.0 and 0.05)
+    # have no defector; the highest two (0.95 and 0.9) one.
+    cal = out["calibration"]
+    assert list(cal.columns) == ["bin", "mean_p", "observed", "count"]
+    assert cal["bin"].tolist() == list(range(1, 11))
+    assert cal["count"].tolist() == [2] * 10
+    assert cal.iloc[0][["mean_p", "observed"]].tolist() == pytest.approx([0.025, 0.0])
+    assert cal.iloc[-1][["mean_p", "observed"]].tolist() == pytest.approx([0.925, 0.5])
+
+    # Deciles of 2 rows; defectors at ranks 1, 3, 5, 8 -> 1 in each of deciles 1-4.
+    lift = out["lift"]
+    assert list(lift.columns) == ["decile", "lift", "cumulative_capture"]
+    assert lift["lift"].tolist() == pytest.approx([2.5, 2.5, 2.5, 2.5] + [0.0] * 6)
+    assert lift["cumulative_capture"].tolist() == pytest.approx(
+        [0.25, 0.5, 0.75, 1.0] + [1.0] * 6)
+
+
+def test_calibration_frame_adds_up_to_the_ece() -> None:
+    calibration = _calibration()
+    rng = np.random.default_rng(8)
+    p = np.round(rng.random(137), 1)  # many ties
+    y = (rng.random(137) < p).astype(int)
+    cal = curves(y, p)["calibration"]
+    assert cal["count"].sum() == 137
+    gaps = (cal["count"] * (cal["observed"] - cal["mean_p"]).abs()).sum() / 137
+    assert gaps == pytest.approx(calibration.expected_calibration_error(y, p, n_bins=10))
+
+
+def test_curves_need_both_classes() -> None:
+    with pytest.raises(ValueError, match="only the class 0"):
+        curves([0, 0, 0], [0.1, 0.2, 0.3])
+
+
+# --------------------------------------------------------------------------
+# gap_closed
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "baseline", "oracle", "expected"),
+    [
+        (0.80, 0.70, 0.90, 0.5),
+        (0.70, 0.70, 0.90, 0.0),
+        (0.90, 0.70, 0.90, 1.0),
+        (0.65, 0.70, 0.90, -0.25),
+        (0.95, 0.70, 0.90, 1.25),
+    ],
+)
+def test_gap_closed_arithmetic(model: float, baseline: float, oracle: float,
+                               expected: float) -> None:
+    assert gap_closed(model, baseline, oracle) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("baseline", "oracle"), [(0.8, 0.8), (0.8, 0.75), (math.nan, 0.9)])
+def test_gap_closed_is_nan_without_a_gap(baseline: float, oracle: float) -> None:
+    assert math.isnan(gap_closed(0.85, baseline, oracle))

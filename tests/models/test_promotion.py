@@ -1,0 +1,54 @@
+"""Promotion: a better challenger is promoted, a worse one is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.promotion import PromotionRule, decide
+
+RULE = PromotionRule(metric="roc_auc", min_improvement=0.0, guard_metric="log_loss",
+                     guard_tolerance=0.005)
+
+
+def m(auc: float, ll: float) -> dict[str, float]:
+    return {"test_defection_roc_auc": auc, "test_defection_log_loss": ll}
+
+
+def test_first_model_is_promoted():
+    assert decide(m(0.7, 0.6), None, RULE).promote
+
+
+def test_better_challenger_is_promoted():
+    d = decide(m(0.80, 0.50), m(0.78, 0.51), RULE)
+    assert d.promote and "0.8000 vs champion 0.7800" in d.reason
+
+
+def test_worse_or_equal_challenger_is_not():
+    assert not decide(m(0.77, 0.50), m(0.78, 0.51), RULE).promote
+    assert not decide(m(0.78, 0.50), m(0.78, 0.51), RULE).promote
+
+
+def test_guard_metric_blocks_a_badly_calibrated_challenger():
+    d = decide(m(0.80, 0.52), m(0.78, 0.51), RULE)
+    assert not d.promote and "log_loss" in d.reason
+    assert decide(m(0.80, 0.514), m(0.78, 0.51), RULE).promote  # within tolerance
+
+
+def test_minimum_improvement():
+    rule = PromotionRule(min_improvement=0.01)
+    assert not decide(m(0.785, 0.5), m(0.78, 0.5), rule).promote
+    assert decide(m(0.795, 0.5), m(0.78, 0.5), rule).promote
+
+
+def test_lower_is_better_metric_as_the_main_one():
+    rule = PromotionRule(metric="log_loss", guard_metric="ece")
+    new = {"test_defection_log_loss": 0.40, "test_defection_ece": 0.01}
+    old = {"test_defection_log_loss": 0.45, "test_defection_ece": 0.01}
+    assert decide(new, old, rule).promote
+    assert not decide(old, new, rule).promote
+
+
+def test_champion_without_metrics_is_replaced_and_missing_challenger_metric_raises():
+    assert decide(m(0.7, 0.6), {"other": 1.0}, RULE).promote
+    with pytest.raises(ValueError, match="no metric"):
+        decide({"test_defection_roc_auc": 0.7}, None, RULE)
