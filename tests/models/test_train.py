@@ -1,0 +1,383 @@
+"""Design matrix, LightGBM parameters, the three models and their predictions.
+
+The models are trained on small generated data sets (a few thousand rows)
+with a fast learning rate, so the module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from features.build import FeatureSpec, feature_table
+from models.stages import STAGES
+from models.train import (
+    ABSENT_CLASS_PROBABILITY,
+    FeatureFrame,
+    LightGBMParams,
+    TrainedModel,
+    design_matrix,
+    feature_columns,
+    learn_categories,
+    predict_defection,
+    predict_transition,
+    predict_value,
+    train_defection,
+    train_transition,
+    train_value,
+)
+
+SEGMENTS = ("loyal", "discount", "impulsive", "wanderer")
+NUMERIC = ("x1", "x2", "x3", "x4")
+CATEGORICAL = ("segment", "stage")
+FAST = LightGBMParams(learning_rate=0.1, num_leaves=15, min_child_samples=20,
+                      num_boost_round=400, early_stopping_rounds=30)
+
+
+def _rows(n: int, seed: int) -> pd.DataFrame:
+    """Features of ``n`` customers: four numeric ones (x4 partly missing), a segment, a stage."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "customer_id": [f"c{seed}-{i}" for i in range(n)],
+        "x1": rng.normal(size=n),
+        "x2": rng.normal(size=n),
+        "x3": rng.integers(0, 10, size=n).astype("int32"),
+        "x4": pd.array(np.where(rng.uniform(size=n) < 0.2, np.nan, rng.normal(size=n)),
+                       dtype="Float64"),
+        "segment": rng.choice(SEGMENTS, size=n),
+        "stage": rng.choice(STAGES[1:5], size=n),
+    })
+    seg_effect = pd.Series(dict(zip(SEGMENTS, (-1.0, 0.5, 1.0, 0.0), strict=True)))
+    frame["logit"] = 1.5 * frame["x1"] - frame["x2"] + seg_effect[frame["segment"]].to_numpy()
+    frame["defected"] = rng.uniform(size=n) < expit(frame["logit"].to_numpy())
+    return frame
+
+
+def _frame_spec(train: pd.DataFrame) -> FeatureFrame:
+    return FeatureFrame.from_training(train, numeric=NUMERIC, categorical=CATEGORICAL,
+                                      fixed_categories={"stage": STAGES})
+
+
+@pytest.fixture(scope="module")
+def data():
+    train, stop, test = _rows(3000, 1), _rows(1500, 2), _rows(3000, 3)
+    spec = _frame_spec(train)
+    return {name: (spec.transform(part), part)
+            for name, part in (("train", train), ("stop", stop), ("test", test))}
+
+
+# --------------------------------------------------------------------------
+# Which columns are inputs
+# --------------------------------------------------------------------------
+
+
+def test_feature_columns_of_the_feature_table():
+    names = feature_table(FeatureSpec()).names
+    numeric, categorical = feature_columns(names)
+    assert categorical == ("segment", "relationship_type", "stage")
+    assert "customer_id" not in numeric and "cutoff" not in numeric
+    assert not set(numeric) & set(categorical)
+    assert list(numeric) == [n for n in names
+                             if n not in ("customer_id", "cutoff", "segment", "relationship_type")]
+
+
+def test_feature_columns_reject_a_stage_feature():
+    with pytest.raises(ValueError, match="labels table"):
+        feature_columns(["customer_id", "cutoff", "frequency", "stage"])
+
+
+# --------------------------------------------------------------------------
+# The design matrix
+# --------------------------------------------------------------------------
+
+
+def _tiny() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"],
+        "frequency": pd.array([3, None, 0, 7], dtype="Int32"),
+        "recency_days": [1.5, np.nan, 4.0, 2.0],
+        "segment": ["loyal", "martian", None, "discount"],
+        "stage": ["core", "lost", "prospect", "core"],
+    }, index=[10, 11, 12, 13])
+
+
+TINY_CATS = {"segment": ("discount", "loyal"), "stage": STAGES}
+
+
+def test_design_matrix_columns_values_and_fixed_categories():
+    got = design_matrix(_tiny(), numeric=["frequency", "recency_days"],
+                        categorical=["segment", "stage"], categories=TINY_CATS)
+    expected = pd.DataFrame({
+        "frequency": [3.0, np.nan, 0.0, 7.0],
+        "recency_days": [1.5, np.nan, 4.0, 2.0],
+        "segment": pd.Categorical(["loyal", None, None, "discount"],
+                                  categories=["discount", "loyal"]),
+        "stage": pd.Categorical(["core", "lost", "prospect", "core"], categories=list(STAGES)),
+    }, index=[10, 11, 12, 13])
+    pd.testing.assert_frame_equal(got, expected)
+    # the codes are those of the given order, not of the values present
+    assert got["stage"].cat.codes.tolist() == [3, 5, 0, 3]
+    assert list(got["stage"].cat.categories) == list(STAGES)
+
+
+def test_design_matrix_unseen_category_is_missing():
+    got = design_matrix(_tiny(), numeric=[], categorical=["segment"], categories=TINY_CATS)
+    assert got["segment"].isna().tolist() == [False, True, True, False]
+    assert "martian" not in got["segment"].cat.categories
+
+
+@pytest.mark.parametrize("rows", [[0, 1, 2, 3], [2], [1, 3], []], ids=str)
+def test_design_matrix_schema_does_not_depend_on_rows(rows):
+    full = design_matrix(_tiny(), numeric=["frequency", "recency_days"],
+                         categorical=["segment", "stage"], categories=TINY_CATS)
+    part = design_matrix(_tiny().iloc[rows], numeric=["frequency", "recency_days"],
+                         categorical=["segment", "stage"], categories=TINY_CATS)
+    assert list(part.columns) == list(full.columns)
+    pd.testing.assert_series_equal(part.dtypes, full.dtypes)
+    assert all(part[c].dtype == full[c].dtype for c in ("segment", "stage"))
+
+
+def test_design_matrix_does_not_modify_its_input():
+    frame = _tiny()
+    before = frame.copy()
+    out = design_matrix(frame, numeric=["frequency"], categorical=["segment"],
+                        categories=TINY_CATS)
+    out.iloc[0, 0] = -1.0
+    pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"numeric": ["nope"], "categorical": [], "categories": {}}, "missing from the frame"),
+    ({"numeric": [], "categorical": ["segment"], "categories": {}}, "no categories"),
+    ({"numeric": ["segment"], "categorical": [], "categories": {}}, "numeric column 'segment'"),
+    ({"numeric": ["frequency", "frequency"], "categorical": [], "categories": {}},
+     "more than once"),
+    ({"numeric": [], "categorical": ["segment"], "categories": {"segment": ["a", "a"]}},
+     "repeated"),
+])
+def test_design_matrix_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        design_matrix(_tiny(), **kwargs)
+
+
+def test_learn_categories_sorted_distinct_non_null_and_fixed_kept():
+    cats = learn_categories(_tiny(), ["segment", "stage"], fixed={"stage": STAGES})
+    assert cats == {"segment": ("discount", "loyal", "martian"), "stage": STAGES}
+
+
+def test_feature_frame_round_trip_and_transform():
+    spec = FeatureFrame.from_training(_tiny(), numeric=["frequency"],
+                                      categorical=["segment", "stage"],
+                                      fixed_categories={"stage": STAGES})
+    again = FeatureFrame.from_dict(spec.to_dict())
+    assert again == spec
+    assert spec.columns == ("frequency", "segment", "stage")
+    pd.testing.assert_frame_equal(
+        again.transform(_tiny()),
+        design_matrix(_tiny(), numeric=["frequency"], categorical=["segment", "stage"],
+                      categories=spec.categories))
+
+
+# --------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------
+
+
+def test_params_defaults_and_reproducibility_switches():
+    p = LightGBMParams().booster_params()
+    assert p["deterministic"] is True and p["force_row_wise"] is True
+    assert (p["learning_rate"], p["num_leaves"], p["min_data_in_leaf"], p["seed"]) == \
+        (0.05, 31, 50, 42)
+    assert LightGBMParams().num_boost_round == 2000
+    assert LightGBMParams().early_stopping_rounds == 100
+
+
+@pytest.mark.parametrize("bad", [{"learning_rate": 0.0}, {"bagging_fraction": 1.5},
+                                 {"num_leaves": 1}, {"early_stopping_rounds": 0}])
+def test_params_are_validated(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        LightGBMParams(**bad)
+
+
+# --------------------------------------------------------------------------
+# Defection
+# --------------------------------------------------------------------------
+
+
+def _defection(data, params=FAST):
+    (X_tr, tr), (X_st, st) = data["train"], data["stop"]
+    return train_defection(X_tr, tr["defected"], X_st, st["defected"], params)
+
+
+def test_defection_same_seed_same_predictions_other_seed_other_predictions(data):
+    X_te = data["test"][0]
+    first, second = _defection(data), _defection(data)
+    p1, p2 = predict_defection(first, X_te), predict_defection(second, X_te)
+    assert np.array_equal(p1, p2)
+    assert first.booster.model_to_string() == second.booster.model_to_string()
+    other = _defection(data, LightGBMParams(**{**FAST.__dict__, "seed": 7}))
+    assert not np.array_equal(p1, predict_defection(other, X_te))
+
+
+def test_defection_learns_the_signal(data):
+    model = _defection(data)
+    X_te, te = data["test"]
+    p = predict_defection(model, X_te)
+    assert p.shape == (len(te),) and ((p > 0) & (p < 1)).all()
+    truth = expit(te["logit"].to_numpy())
+    assert np.corrcoef(p, truth)[0, 1] > 0.9
+    assert model.feature_names == (*NUMERIC, *CATEGORICAL)
+    assert model.metric == "binary_logloss"
+    assert model.best_score == pytest.approx(min(model.history))
+
+
+def test_early_stopping_stops_on_noise():
+    rng = np.random.default_rng(5)
+    train, stop = _rows(2000, 5), _rows(1000, 6)
+    spec = _frame_spec(train)
+    params = LightGBMParams(learning_rate=0.1, num_boost_round=500, early_stopping_rounds=20)
+    model = train_defection(spec.transform(train), rng.uniform(size=2000) < 0.3,
+                            spec.transform(stop), rng.uniform(size=1000) < 0.3, params)
+    assert model.best_iteration < params.num_boost_round
+    # training went on exactly early_stopping_rounds past the best round, then stopped
+    assert len(model.history) == model.best_iteration + params.early_stopping_rounds
+    assert model.history[model.best_iteration - 1] == model.best_score == min(model.history)
+    # the booster keeps the best rounds only, and predictions use them
+    assert model.booster.num_trees() == model.best_iteration
+    X = spec.transform(stop)
+    assert np.array_equal(predict_defection(model, X),
+                          model.booster.predict(X, num_iteration=model.best_iteration))
+
+
+def test_defection_rejects_null_labels(data):
+    (X_tr, tr), (X_st, st) = data["train"], data["stop"]
+    y = tr["defected"].astype(object)
+    y.iloc[3] = None
+    with pytest.raises(ValueError, match="1 missing value"):
+        train_defection(X_tr, y, X_st, st["defected"], FAST)
+
+
+def test_train_rejects_frames_not_built_alike(data):
+    (X_tr, tr), (X_st, st) = data["train"], data["stop"]
+    with pytest.raises(ValueError, match="different columns"):
+        train_defection(X_tr, tr["defected"], X_st.drop(columns="x1"), st["defected"], FAST)
+    with pytest.raises(ValueError, match="neither float64 nor category"):
+        train_defection(X_tr.assign(segment=X_tr["segment"].astype(str)), tr["defected"],
+                        X_st, st["defected"], FAST)
+
+
+def test_predict_checks_columns_and_model_kind(data):
+    model = _defection(data)
+    X_te = data["test"][0]
+    with pytest.raises(ValueError, match="model's columns"):
+        predict_defection(model, X_te[list(reversed(X_te.columns))])
+    with pytest.raises(ValueError, match="'binary' model"):
+        predict_value(model, X_te)
+
+
+# --------------------------------------------------------------------------
+# Transition
+# --------------------------------------------------------------------------
+
+
+def _next_stage(frame: pd.DataFrame, seed: int) -> pd.Series:
+    """Next stage from x1 (no 'reactivated' ever, 'prospect' never)."""
+    rng = np.random.default_rng(seed)
+    noisy = frame["x1"].to_numpy() + rng.normal(scale=0.5, size=len(frame))
+    idx = np.digitize(noisy, [-1.0, 0.0, 1.0, 1.7]) + 1
+    return pd.Series(np.array(STAGES)[idx], index=frame.index)
+
+
+@pytest.fixture(scope="module")
+def transition(data):
+    (X_tr, tr), (X_st, st) = data["train"], data["stop"]
+    y_stop = _next_stage(st, 2)
+    y_stop.iloc[:5] = "reactivated"  # unseen in training: accepted, left out of early stopping
+    return train_transition(X_tr, _next_stage(tr, 1), X_st, y_stop, FAST)
+
+
+def test_transition_probabilities(data, transition):
+    X_te, te = data["test"]
+    probs = predict_transition(transition, X_te)
+    assert list(probs.columns) == list(STAGES)
+    assert probs.index.equals(X_te.index)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert transition.trained_classes == STAGES[1:6]
+    # classes never seen in training get the tiny constant, renormalised
+    for absent in ("prospect", "reactivated"):
+        assert probs[absent].max() <= ABSENT_CLASS_PROBABILITY
+        assert probs[absent].min() > 0
+    # and the seen classes carry the signal: the true class is the most likely one often
+    truth = _next_stage(te, 3)
+    hit = (probs.idxmax(axis=1) == truth).mean()
+    assert hit > 0.5  # five classes: chance is about 0.2-0.3
+
+
+def test_transition_one_row_and_no_rows(data, transition):
+    X_te = data["test"][0]
+    one = predict_transition(transition, X_te.iloc[[7]])
+    pd.testing.assert_frame_equal(one, predict_transition(transition, X_te).iloc[[7]])
+    none = predict_transition(transition, X_te.iloc[:0])
+    assert none.shape == (0, len(STAGES)) and list(none.columns) == list(STAGES)
+
+
+def test_saved_and_reloaded_model_predicts_the_same(data, transition):
+    X_te = data["test"][0]
+    text = transition.booster.model_to_string(num_iteration=transition.best_iteration)
+    meta = json.loads(json.dumps(transition.metadata()))
+    again = TrainedModel(booster=lgb.Booster(model_str=text), **meta)
+    assert again.classes == STAGES and again.feature_names == transition.feature_names
+    pd.testing.assert_frame_equal(predict_transition(again, X_te),
+                                  predict_transition(transition, X_te))
+
+
+def test_transition_rejects_unknown_and_single_class(data):
+    (X_tr, tr), (X_st, st) = data["train"], data["stop"]
+    with pytest.raises(ValueError, match="not among the classes"):
+        train_transition(X_tr, tr["stage"].replace({"core": "Core"}), X_st, st["stage"], FAST)
+    with pytest.raises(ValueError, match="at least two"):
+        train_transition(X_tr, ["core"] * len(X_tr), X_st, st["stage"], FAST)
+
+
+# --------------------------------------------------------------------------
+# Value
+# --------------------------------------------------------------------------
+
+
+def _spend(frame: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-inflated, skewed spend with a known mean: P(buy) * E(amount)."""
+    rng = np.random.default_rng(seed)
+    p_buy = expit(frame["x1"].to_numpy())
+    mean_amount = np.exp(3.0 + 0.8 * frame["x2"].to_numpy())
+    amount = rng.gamma(shape=2.0, scale=mean_amount / 2.0)
+    return np.where(rng.uniform(size=len(frame)) < p_buy, amount, 0.0), p_buy * mean_amount
+
+
+def test_value_is_non_negative_and_beats_the_mean(data):
+    (X_tr, tr), (X_st, st), (X_te, te) = data["train"], data["stop"], data["test"]
+    y_tr, _ = _spend(tr, 1)
+    y_st, _ = _spend(st, 2)
+    y_te, mean_te = _spend(te, 3)
+    assert (y_tr == 0).mean() > 0.3
+    model = train_value(X_tr, y_tr, X_st, y_st, FAST)
+    pred = predict_value(model, X_te)
+    assert model.booster.params["objective"] == "tweedie"
+    assert model.booster.params["tweedie_variance_power"] == 1.5
+    assert pred.shape == (len(te),) and (pred >= 0).all()
+    constant = np.full(len(te), y_tr.mean())
+    assert np.abs(pred - y_te).mean() < np.abs(constant - y_te).mean()
+    # it recovers the mean structure, which the constant cannot
+    assert np.abs(pred - mean_te).mean() < 0.5 * np.abs(constant - mean_te).mean()
+
+
+def test_value_rejects_negative_spend(data):
+    X_tr, X_st = data["train"][0], data["stop"][0]
+    y = np.ones(len(X_tr))
+    y[7] = -2.0
+    with pytest.raises(ValueError, match=r"finite and >= 0; 1 value"):
+        train_value(X_tr, y, X_st, np.ones(len(X_st)), FAST)
