@@ -220,6 +220,46 @@ class LabelsParams(_Section):
         return self.train_cutoffs is not None
 
 
+class LightGBMSection(_Section):
+    """LightGBM hyper-parameters shared by the three models (``models.train.LightGBMParams``)."""
+
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2)
+    min_child_samples: int = Field(default=50, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_freq: int = Field(default=1, ge=0)
+    lambda_l2: float = Field(default=1.0, ge=0)
+    num_boost_round: int = Field(default=2000, ge=1)
+    early_stopping_rounds: int = Field(default=100, ge=1)
+    seed: int = 42
+    num_threads: int = Field(default=2, ge=1)
+
+
+class TrainParams(_Section):
+    lightgbm: LightGBMSection = Field(default_factory=LightGBMSection)
+    calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
+    bgnbd_features: Literal["auto", "always", "never"] = "auto"
+    experiment: str = "lifecycle-churn"
+    registered_model: str = "lifecycle-churn"
+
+
+class PromotionParams(_Section):
+    """When a challenger becomes champion: better on ``metric`` by ``min_improvement``
+    on the test snapshot, and no worse on ``guard_metric`` by more than ``guard_tolerance``."""
+
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    min_improvement: float = Field(default=0.0, ge=0)
+    guard_metric: Literal["log_loss", "brier", "ece"] = "log_loss"
+    guard_tolerance: float = Field(default=0.005, ge=0)
+
+
+class EvaluateParams(_Section):
+    bootstrap_samples: int = Field(default=1000, ge=100)
+    seed: int = 0
+    promotion: PromotionParams = Field(default_factory=PromotionParams)
+
+
 class Params(_Section):
     generate: GenerateParams
     data: DataParams
@@ -227,6 +267,8 @@ class Params(_Section):
     features: FeaturesParams = Field(default_factory=FeaturesParams)
     stages: StagesParams = Field(default_factory=StagesParams)
     labels: LabelsParams = Field(default_factory=LabelsParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
@@ -324,6 +366,10 @@ class Paths:
         self.labels = root / "data" / "labels"
         self.labels_table = self.labels / "labels.parquet"
         self.labels_report = self.reports / "labels.json"
+        self.models = root / "data" / "models"
+        self.train_report = self.reports / "train.json"
+        self.metrics = self.reports / "metrics.json"
+        self.plots = self.reports / "plots"
         self.customer_index = self.clean / "customer_index.parquet"
 
     def clean_table(self, table: str) -> Path:

@@ -1,0 +1,170 @@
+"""MLflow: the run of each training, its datasets and metrics, the registry and aliases.
+
+The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db``
+in the project directory (:func:`pipeline.config.tracking_uri`). One experiment
+holds every run of the pipeline. ``train`` opens a run and logs params, tags,
+datasets and validation metrics; ``evaluate`` continues the same run with the
+test metrics and plots, logs the model bundle, registers it and moves the
+aliases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.types import ColSpec, Schema
+
+from pipeline.config import PARAMS_FILE, ROOT, Params, Paths, tracking_uri
+
+log = logging.getLogger("churn")
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+def configure(params: Params) -> str:
+    """Point MLflow at the tracking store and the pipeline's experiment; return its id."""
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow.set_experiment(params.train.experiment).experiment_id
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def run_tags() -> dict[str, str]:
+    """Tags of every run: the git commit and the digest of params.yaml."""
+    tags = {"pipeline": "lifecycle-churn"}
+    commit = _git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        tags["git_commit"] = commit
+    params_file = ROOT / PARAMS_FILE
+    if params_file.exists():
+        tags["params_md5"] = hashlib.md5(params_file.read_bytes()).hexdigest()
+    return tags
+
+
+def log_training(params: Params, paths: Paths, frame: pd.DataFrame, fitted: dict[str, Any],
+                 summary: dict[str, Any]) -> dict[str, str]:
+    """Open the training run: params, tags, datasets, validation figures, model files."""
+    configure(params)
+    dump = params.model_dump(by_alias=True, mode="json")
+    logged = _flatten({k: dump[k] for k in ("train", "labels", "stages", "features")})
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.set_tags({**run_tags(), "dvc_stage": "train"})
+        mlflow.log_params({k: str(v)[:500] for k, v in logged.items()})
+        for split in ("train", "validation", "test"):
+            rows = frame[frame["split"] == split]
+            dataset = mlflow.data.from_pandas(rows, source=str(paths.labels_table),
+                                              name=f"labelled snapshots ({split})",
+                                              targets="defected")
+            mlflow.log_input(dataset, context=split)
+        metrics = {
+            "validation_defection_best_iteration": summary["defection"]["best_iteration"],
+            "validation_transition_best_iteration": summary["transition"]["best_iteration"],
+            "validation_value_best_iteration": summary["value"]["best_iteration"],
+        }
+        for name, scores in summary["bgnbd_features"]["validation_stop"].items():
+            for metric, value in scores.items():
+                metrics[f"validation_defection_{name}_bgnbd_{metric}"] = value
+        for method, value in summary["calibration"]["cv_log_loss"].items():
+            metrics[f"calibration_cv_log_loss_{method}"] = value
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(paths.models), artifact_path="model_files")
+        return {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
+
+
+def log_evaluation(params: Params, run_id: str, metrics: Mapping[str, float],
+                   artifacts: list[Path]) -> None:
+    """Add the test metrics and the plots to the training run."""
+    configure(params)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(dict(metrics))
+        for path in artifacts:
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            else:
+                mlflow.log_artifact(str(path))
+
+
+def log_and_register_bundle(params: Params, run_id: str, models_dir: Path,
+                            example: pd.DataFrame, predictions: pd.DataFrame) -> str:
+    """Log the model bundle (pyfunc) in the run and register it; return the new version."""
+    from models.scorer import ChurnModels
+
+    configure(params)
+    signature = infer_signature(scoring_example(example), predictions)
+    # Every input may be null (a prospect has no recency, a customer no segment): the
+    # signature says so instead of requiring whatever the example happens to have.
+    signature.inputs = Schema([ColSpec(c.type, c.name, required=False)
+                               for c in signature.inputs.inputs])
+    example = scoring_example(example)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="churn_models",
+            python_model=ChurnModels(),
+            artifacts={"models": str(models_dir)},
+            model_config={"horizon_days": params.labels.horizon_days},
+            signature=signature,
+            input_example=example.head(5),
+            registered_model_name=params.train.registered_model,
+        )
+    return str(info.registered_model_version)
+
+
+def scoring_example(frame: pd.DataFrame) -> pd.DataFrame:
+    """Feature rows with plain dtypes: numbers as float64 (nullable integers included),
+    everything else as text."""
+    out = {}
+    for name, col in frame.items():
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            out[name] = col.astype("float64")
+        else:
+            out[name] = col.astype(object).where(col.notna(), None).map(
+                lambda v: None if v is None else str(v))
+    return pd.DataFrame(out, index=frame.index)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version behind ``alias``, or None."""
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        return None
+
+
+def run_metrics_of_version(name: str, version: str) -> dict[str, float]:
+    """The metrics of the run that produced a registered version."""
+    client = MlflowClient()
+    run_id = client.get_model_version(name, version).run_id
+    return dict(client.get_run(run_id).data.metrics)
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, version)
