@@ -154,7 +154,7 @@ def scoring_example(frame: pd.DataFrame) -> pd.DataFrame:
 def alias_version(name: str, alias: str) -> str | None:
     """The version behind ``alias``, or None."""
     try:
-        return MlflowClient().get_model_version_by_alias(name, alias).version
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

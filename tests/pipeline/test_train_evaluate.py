@@ -1,0 +1,113 @@
+"""train and evaluate on the tiny demo: models, metrics, MLflow run, registry and aliases."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from models.scorer import load_fitted, predict_all
+from pipeline import evaluate, features, generate, labels, train, validate
+from pipeline.config import Paths, load_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    paths = Paths(root)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    params = load_params(overrides={
+        "generate.size": "tiny",
+        **{f"data.{t}": str(paths.demo_input(t))
+           for t in ("transactions", "interactions", "customers")}})
+    for stage in (generate, validate, features, labels):
+        stage.main(params, paths)
+    summary = train.main(params, paths)
+    metrics = evaluate.main(params, paths)
+    yield params, paths, summary, metrics, uri
+    mp.undo()
+
+
+def test_models_and_reports_are_written(project):
+    params, paths, summary, metrics, _ = project
+    for name in ("defection", "defection_rfm", "transition", "value"):
+        assert (paths.models / f"{name}.txt").exists()
+    assert summary["calibration"]["method"] in ("isotonic", "sigmoid")
+    saved = json.loads(paths.metrics.read_text())
+    assert saved["defection"]["model"]["roc_auc"] == metrics["defection"]["model"]["roc_auc"]
+    for plot in ("roc", "pr", "calibration", "lift", "confusion", "feature_importance",
+                 "ablation"):
+        assert (paths.plots / f"{plot}.csv").exists(), plot
+
+
+def test_metrics_cover_model_baselines_and_oracle(project):
+    _, _, _, metrics, _ = project
+    d = metrics["defection"]
+    for who in ("model", "recency", "rfm_logistic", "bgnbd", "oracle"):
+        assert 0.5 < d[who]["roc_auc"] <= 1.0, who
+        assert d[who]["log_loss"] > 0, who
+    assert d["oracle"]["roc_auc"] >= d["model"]["roc_auc"] - 0.02  # nothing sees the latent
+    assert d["vs_best_baseline"]["ci_low"] <= d["vs_best_baseline"]["diff"]
+    assert d["vs_best_baseline"]["diff"] <= d["vs_best_baseline"]["ci_high"]
+    t = metrics["transition"]
+    assert t["model"]["log_loss"] < t["markov"]["log_loss"]
+
+
+def test_run_registry_and_aliases(project):
+    params, paths, summary, metrics, uri = project
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    run = client.get_run(summary["mlflow"]["run_id"])
+    assert run.data.metrics["test_defection_roc_auc"] == pytest.approx(
+        metrics["defection"]["model"]["roc_auc"])
+    assert "git_commit" in run.data.tags or "params_md5" in run.data.tags
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {
+        "labelled snapshots (train)", "labelled snapshots (test)"}
+    name = params.train.registered_model
+    champion = client.get_model_version_by_alias(name, "champion")
+    challenger = client.get_model_version_by_alias(name, "challenger")
+    assert str(champion.version) == str(challenger.version) == "1"  # the first is promoted
+
+
+def test_registered_bundle_predicts_like_the_pipeline(project):
+    params, paths, _, _, uri = project
+    mlflow.set_tracking_uri(uri)
+    frame = train.load_training_frame(paths)
+    rows = frame[frame["split"] == "test"].head(20).drop(
+        columns=["split", "next_stage", "defected", "future_purchases", "future_spend"])
+    model = mlflow.pyfunc.load_model(f"models:/{params.train.registered_model}@champion")
+    from pipeline.tracking import scoring_example
+
+    served = model.predict(scoring_example(rows.assign(cutoff=rows["cutoff"].astype(str))))
+    direct = predict_all(load_fitted(paths.models), rows,
+                         horizon_days=params.labels.horizon_days)
+    np.testing.assert_allclose(served["p_defect"], direct["p_defect"], rtol=1e-9)
+    assert (served["next_stage"].to_numpy() == direct["next_stage"].to_numpy()).all()
+
+
+def test_a_worse_challenger_is_not_promoted(project, tmp_path):
+    params, paths, summary, metrics, uri = project
+    mlflow.set_tracking_uri(uri)
+    worse = {k: v for k, v in evaluate.flat_metrics(metrics).items()}
+    worse["test_defection_roc_auc"] -= 0.05
+    decision = evaluate._promote(params, summary["mlflow"]["run_id"], "1", worse)
+    assert not decision["promoted"] and decision["previous_champion"] == "1"
+
+
+def test_training_is_deterministic(project):
+    params, paths, _, _, _ = project
+    frame = train.load_training_frame(paths)
+    a, _ = train.fit_models(frame, params)
+    b, _ = train.fit_models(frame, params)
+    test = frame[frame["split"] == "test"]
+    pa_ = predict_all(a, test, horizon_days=params.labels.horizon_days)
+    pb_ = predict_all(b, test, horizon_days=params.labels.horizon_days)
+    pd.testing.assert_frame_equal(pa_, pb_)
