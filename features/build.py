@@ -85,6 +85,8 @@ def feature_table(spec: FeatureSpec) -> Table:
         Column("customer_id", "string", "Customer identifier.", family="key"),
         Column("cutoff", "date32", "Snapshot date: only events on earlier days are seen.",
                family="key"),
+        Column("cutoff_month", "int32", "Month of the cutoff (1 to 12): the season in which "
+               "the customer is seen, and the next horizon starts.", family="calendar"),
         Column("tenure_days", "double", "Days since the customer was first seen (signup, first "
                "purchase or first interaction, whichever is earliest).", family="tenure"),
         Column("days_since_first_purchase", "double", "Days since the first purchase; null "
@@ -610,6 +612,7 @@ def iter_features(
         p_c = pos[0]
         recency, n_buy, mean = tx.rfm(c, p_c)
         spent = _diff(tx.buy_amt, p_c, buy.start)
+        col["cutoff_month"] = np.full(n, (_EPOCH + dt.timedelta(days=c)).month)
         col["tenure_days"] = c - first_seen
         col["days_since_first_purchase"] = c - np.where(n_buy > 0, tx.first_day, np.nan)
         col["recency_days"] = recency

@@ -45,7 +45,7 @@ log = logging.getLogger("churn")
 
 #: Feature families of the "RFM only" ablation model: purchases, and nothing the
 #: customer said or did besides buying.
-RFM_FAMILIES = ("tenure", "rfm", "rhythm", "trend", "refunds", "rfm_score")
+RFM_FAMILIES = ("calendar", "tenure", "rfm", "rhythm", "trend", "refunds", "rfm_score")
 
 
 def load_training_frame(paths: Paths) -> pd.DataFrame:

@@ -68,7 +68,8 @@ def test_hand_computed_values(fixture_rows):
     assert sorted(df.index.get_level_values(0)) == ["A", "B", "D"]
     a = df.loc[("A", CUTOFF)]
     expected_a = {
-        "tenure_days": 122, "days_since_first_purchase": 91, "recency_days": 1,
+        "cutoff_month": 4, "tenure_days": 122, "days_since_first_purchase": 91,
+        "recency_days": 1,
         "frequency": 5, "monetary_sum": 150.0, "monetary_mean": 30.0,
         "frequency_30d": 2, "monetary_sum_30d": 90.0, "monetary_mean_30d": 45.0,
         "frequency_90d": 4, "monetary_sum_90d": 140.0, "monetary_mean_90d": 35.0,
@@ -129,7 +130,7 @@ def naive_features(tx_rows, ix_rows, cu_rows, cutoff: dt.date, spec: FeatureSpec
                   [*(b[0] for b in buys[:1]), *(r[1] for r in ix[:1]), *signup]]
         if not firsts or min(firsts) >= c:
             continue
-        f = {"tenure_days": (c - min(firsts)).days}
+        f = {"tenure_days": (c - min(firsts)).days, "cutoff_month": c.month}
         amounts = [a for _, a in buys]
         f["frequency"] = len(buys)
         f["monetary_sum"] = sum(amounts)
