@@ -106,6 +106,22 @@ def labels(params: ParamsOption = None, set_: SetOption = None) -> None:
 
 
 @app.command()
+def train(params: ParamsOption = None, set_: SetOption = None) -> None:
+    """Train the defection, transition and value models (logged to MLflow)."""
+    from pipeline import train as stage
+
+    run_stage(stage.main, params, set_)
+
+
+@app.command()
+def evaluate(params: ParamsOption = None, set_: SetOption = None) -> None:
+    """Evaluate on the test snapshot; register the model and apply the promotion rule."""
+    from pipeline import evaluate as stage
+
+    run_stage(stage.main, params, set_)
+
+
+@app.command()
 def repro(force: Annotated[bool, typer.Option(help="Re-run every stage.")] = False) -> None:
     """Run the whole pipeline with DVC (``dvc repro``), then list the outputs."""
     cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else [])]
@@ -130,6 +146,9 @@ def outputs() -> None:
         ("features report", PATHS.features_report),
         ("labels", PATHS.labels_table),
         ("labels report", PATHS.labels_report),
+        ("models", PATHS.models),
+        ("test metrics", PATHS.metrics),
+        ("plots", PATHS.plots),
     ]
     table = Table("output", "path", "state", box=None, header_style="bold")
     for name, path in rows:
