@@ -26,7 +26,10 @@ def _copy_repo(dest: Path) -> Path:
             target = dest / name.decode()
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
     return dest
 
 
@@ -55,7 +58,9 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_writes_every_output(repo):
     for path in ("data/raw/demo/transactions.csv", "data/truth/ground_truth.parquet",
                  "data/clean/transactions.parquet", "data/clean/quarantine.parquet",
-                 "reports/validation.json", "reports/features.json"):
+                 "reports/validation.json", "reports/features.json", "data/labels/labels.parquet",
+                 "data/models/defection.txt", "reports/metrics.json", "reports/plots/roc.csv",
+                 "reports/promotion.json", "mlflow.db"):
         assert (repo / path).exists(), path
     assert list((repo / "data/features").glob("part-*.parquet"))
 
@@ -86,3 +91,29 @@ def test_features_cover_buyers_and_prospects(repo):
 def test_second_repro_has_nothing_to_do(repo):
     status = _dvc(repo, "status")
     assert status.returncode == 0 and "up to date" in status.stdout.lower(), status.stdout
+
+
+def test_experiment_with_another_param_lists_metrics(repo):
+    result = _dvc(repo, "exp", "run", "-S", "train.lightgbm.learning_rate=0.1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = _dvc(repo, "exp", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            data = node.get("data") or {}
+            metrics = (data.get("metrics") or {}).get("reports/metrics.json")
+            params = (data.get("params") or {}).get("params.yaml")
+            if metrics and params and "data" in metrics and "data" in params:
+                found.append((params["data"]["train"]["lightgbm"]["learning_rate"],
+                              metrics["data"]["defection"]["model"]["roc_auc"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(shown.stdout))
+    assert 0.1 in {rate for rate, _ in found}, found  # the experiment, with its metrics
+    assert all(0.5 < auc <= 1 for _, auc in found)
