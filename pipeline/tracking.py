@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,8 @@ CHALLENGER, CHAMPION = "challenger", "champion"
 
 def configure(params: Params) -> str:
     """Point MLflow at the tracking store and the pipeline's experiment; return its id."""
+    # Progress bars of artifact transfers fill batch logs; a user can still turn them on.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri())
     return mlflow.set_experiment(params.train.experiment).experiment_id
 
