@@ -16,11 +16,16 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from pipeline import train
-from pipeline.config import Paths, load_params
+# bench/features.py is named like the `features` package: keep this folder off sys.path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from pipeline import train  # noqa: E402
+from pipeline.config import Paths, load_params  # noqa: E402
 
 
 def main() -> None:

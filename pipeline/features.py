@@ -60,12 +60,16 @@ def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per
     return max(1, math.floor(N_PARTITIONS * events_per_chunk / n))
 
 
-def main(params: Params | None = None, paths: Paths | None = None) -> dict:
-    """Build the feature table; return the summary written to ``reports/features.json``."""
-    params = params or load_params()
-    paths = paths or PATHS
+def open_clean(params: Params, paths: Paths) -> tuple[duckdb.DuckDBPyConnection, dict,
+                                                       tuple[dt.date, dt.date]]:
+    """A DuckDB connection with the feature limits, the clean tables, and their date range.
+
+    Raises
+    ------
+    NoEventsError
+        When the clean tables hold no transaction and no interaction.
+    """
     f = params.features
-    spec = feature_spec(params)
     clean = clean_inputs(paths)
     con = connect(memory_limit=f.memory_limit, threads=f.threads)
     span = event_range(con, clean)
@@ -73,6 +77,16 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict:
         raise NoEventsError(f"{clean['transactions']} and {clean['interactions']} hold no "
                             "events: check the validation report "
                             f"({paths.validation_report}) for quarantined rows")
+    return con, clean, span
+
+
+def main(params: Params | None = None, paths: Paths | None = None) -> dict:
+    """Build the feature table; return the summary written to ``reports/features.json``."""
+    params = params or load_params()
+    paths = paths or PATHS
+    f = params.features
+    spec = feature_spec(params)
+    con, clean, span = open_clean(params, paths)
     cutoffs = cutoffs_for(params, *span)
     per_chunk = partitions_per_chunk(con, clean, f.events_per_chunk)
     log.info("features: %d cutoffs from %s to %s, %d partitions per chunk",

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.build import FeatureSpec
-from features.engines.duckdb import build_features, connect, event_range
+from features.engines.duckdb import build_features
 from models.labels import (
     LABELS,
     SplitPlan,
@@ -37,7 +37,7 @@ from models.labels import (
 )
 from models.stages import REQUIRED_COLUMNS, StageRules
 from pipeline.config import PATHS, ConfigError, Params, Paths, load_params
-from pipeline.features import NoEventsError, clean_inputs, cutoffs_for, partitions_per_chunk
+from pipeline.features import cutoffs_for, open_clean, partitions_per_chunk
 from pipeline.io import atomic_path, write_json
 from pipeline.progress import steps
 
@@ -113,13 +113,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     params = params or load_params()
     paths = paths or PATHS
     f = params.features
-    clean = clean_inputs(paths)
-    con = connect(memory_limit=f.memory_limit, threads=f.threads)
-    span = event_range(con, clean)
-    if span is None:
-        raise NoEventsError(f"{clean['transactions']} and {clean['interactions']} hold no "
-                            "events: check the validation report "
-                            f"({paths.validation_report}) for quarantined rows")
+    con, clean, span = open_clean(params, paths)
     plan = split_plan(params, *span)
     source = "params" if params.labels.explicit else "automatic"
     log.info("labels: events %s to %s, horizon %d days, %s plan", span[0], span[1],
