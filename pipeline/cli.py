@@ -46,15 +46,24 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     return InputError, NoEventsError
 
 
+def _override_value(text: str) -> Any:
+    """A ``-S`` value read as YAML (numbers, lists, null...), else kept as the text itself
+    (``-S data.decimal=,`` is the one-character string, not a YAML syntax error)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def _params(path: Path | None, overrides: list[str] | None) -> Params:
     values: dict[str, Any] = {}
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. generate.size=tiny")
-        import yaml
-
-        values[key.strip()] = yaml.safe_load(value)
+        values[key.strip()] = _override_value(value)
     return load_params(path, overrides=values)
 
 

@@ -33,6 +33,16 @@ def test_malformed_override_exits_with_the_config_code():
     assert "expected KEY=VALUE" in result.output
 
 
+def test_override_values_are_yaml_or_plain_text():
+    from pipeline.cli import _params
+
+    params = _params(None, ["data.decimal=,", "data.thousands=.", "data.interactions=null",
+                            "features.windows_days=[30, 60]", "data.delimiter=;"])
+    assert params.data.decimal == "," and params.data.thousands == "."
+    assert params.data.interactions is None and params.features.windows_days == [30, 60]
+    assert params.data.delimiter == ";"
+
+
 def test_missing_input_file_exits_with_the_input_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(_project_params(), encoding="utf-8")
