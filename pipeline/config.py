@@ -260,6 +260,75 @@ class EvaluateParams(_Section):
     promotion: PromotionParams = Field(default_factory=PromotionParams)
 
 
+class RiskBandsParams(_Section):
+    """Thresholds of the risk labels (``models.actions.RiskBands``): where each label starts."""
+
+    medium: float = Field(default=0.3, gt=0, lt=1)
+    high: float = Field(default=0.5, gt=0, lt=1)
+    critical: float = Field(default=0.75, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> RiskBandsParams:
+        if not self.medium < self.high < self.critical:
+            raise ValueError(f"score.risk_bands must increase strictly (medium < high < "
+                             f"critical), got {self.medium}, {self.high}, {self.critical}")
+        return self
+
+
+class ValueTiersParams(_Section):
+    """How predicted value is cut into tiers (``models.actions.ValueTiers``)."""
+
+    method: Literal["quantile", "absolute"] = "quantile"
+    cuts: tuple[float, float] = (0.5, 0.8)
+    rank_prospects_separately: bool = True  # quantile only; ignored with absolute cuts
+
+    @model_validator(mode="after")
+    def _cuts(self) -> ValueTiersParams:
+        low, high = self.cuts
+        if not low < high:
+            raise ValueError(f"score.value_tiers.cuts must increase strictly, got "
+                             f"{list(self.cuts)}")
+        if self.method == "quantile" and not (low > 0 and high < 1):
+            raise ValueError(f"score.value_tiers.cuts are population shares with method "
+                             f"'quantile' and must lie strictly between 0 and 1, got "
+                             f"{list(self.cuts)}")
+        return self
+
+
+class PolicyRuleParams(_Section):
+    """One rule of the action policy (``models.actions.PolicyRule``)."""
+
+    name: str = Field(min_length=1)
+    stage: str | list[str]
+    risk: str | list[str]
+    value: str | list[str]
+    action: str
+    why: str = Field(min_length=1)
+
+
+def _default_policy() -> list[PolicyRuleParams]:
+    from models.actions import DEFAULT_RULES
+
+    return [PolicyRuleParams.model_validate(rule) for rule in DEFAULT_RULES]
+
+
+class ScoreParams(_Section):
+    risk_bands: RiskBandsParams = Field(default_factory=RiskBandsParams)
+    value_tiers: ValueTiersParams = Field(default_factory=ValueTiersParams)
+    policy: list[PolicyRuleParams] = Field(default_factory=_default_policy)
+
+    @model_validator(mode="after")
+    def _policy_complete(self) -> ScoreParams:
+        # Every (stage, risk, value tier) must get exactly one action: checked on load.
+        from models.actions import ActionPolicy, PolicyError
+
+        try:
+            ActionPolicy.from_rules([rule.model_dump() for rule in self.policy])
+        except PolicyError as err:
+            raise ValueError(f"score.policy: {err}") from None
+        return self
+
+
 class Params(_Section):
     generate: GenerateParams
     data: DataParams
@@ -269,6 +338,7 @@ class Params(_Section):
     labels: LabelsParams = Field(default_factory=LabelsParams)
     train: TrainParams = Field(default_factory=TrainParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    score: ScoreParams = Field(default_factory=ScoreParams)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -63,3 +65,31 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("generate: [unclosed", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_the_policy_in_params_is_the_documented_default():
+    from models.actions import DEFAULT_RULES
+
+    params = load_params()
+    assert [r.model_dump() for r in params.score.policy] == [dict(r) for r in DEFAULT_RULES]
+
+
+def test_a_policy_with_a_gap_is_refused_naming_it(tmp_path, tree):
+    tree["score"]["policy"] = [r for r in tree["score"]["policy"]
+                               if r["name"] != "end_lost_low_value"]
+    gap = re.escape("covered by no rule: stage=lost, risk=low|medium|high|critical, value=low")
+    with pytest.raises(ConfigError, match=rf"(?s)score\.policy.*{gap}"):
+        load_params(_write(tmp_path, tree))
+
+
+def test_a_policy_with_an_overlap_is_refused_naming_both_rules(tmp_path, tree):
+    extra = dict(tree["score"]["policy"][-1], name="end_everything_lost")
+    tree["score"]["policy"].append(extra)
+    with pytest.raises(ConfigError, match=r"(?s)end_lost_low_value.*end_everything_lost"):
+        load_params(_write(tmp_path, tree))
+
+
+def test_risk_bands_must_increase(tmp_path, tree):
+    tree["score"]["risk_bands"]["high"] = 0.2
+    with pytest.raises(ConfigError, match="must increase strictly"):
+        load_params(_write(tmp_path, tree))
