@@ -12,7 +12,7 @@ pandas and Spark alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -225,7 +225,3 @@ QUARANTINE = Table(
     ),
 )
 
-
-def columns_for(tables: Iterable[Table]) -> list[Column]:
-    """All columns of several tables, in order."""
-    return [c for t in tables for c in t.columns]

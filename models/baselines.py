@@ -494,6 +494,21 @@ class BGNBDBaseline(BaseEstimator):
         return self._predict(X, "expected_purchases")
 
 
+#: Columns of :func:`bgnbd_features`.
+BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase")
+
+
+def with_bgnbd_features(frame: pd.DataFrame, model: BGNBDBaseline | None,
+                        horizon_days: float) -> pd.DataFrame:
+    """``frame`` (index reset) with the :data:`BGNBD_FEATURES` columns appended;
+    ``frame`` itself, index reset, when ``model`` is None. Not modified."""
+    frame = frame.reset_index(drop=True)
+    if model is None:
+        return frame
+    extra = bgnbd_features(model, frame, horizon_days)
+    return pd.concat([frame, extra.reset_index(drop=True)], axis=1)
+
+
 def bgnbd_features(model: BGNBDBaseline | BetaGeoModel, frame: pd.DataFrame,
                    horizon_days: float, *, unit_days: float | None = None) -> pd.DataFrame:
     """BG/NBD predictions as columns for another model.
@@ -553,8 +568,7 @@ def bgnbd_features(model: BGNBDBaseline | BetaGeoModel, frame: pd.DataFrame,
         raise ValueError(f"{who}: unit_days must be a positive number; got {unit!r}")
     buyer, x, t_x, big_t = _bgnbd_inputs(frame, unit, who)
     horizon = float(horizon_days) / unit
-    columns = {name: np.full(len(frame), np.nan) for name in
-               ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase")}
+    columns = {name: np.full(len(frame), np.nan) for name in BGNBD_FEATURES}
     if x.size:
         columns["bgnbd_p_alive"][buyer] = bg.p_alive(x, t_x, big_t)
         columns["bgnbd_expected_purchases"][buyer] = bg.expected_purchases(horizon, x, t_x, big_t)

@@ -18,7 +18,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from models.baselines import bgnbd_features
+from models.baselines import with_bgnbd_features
 from models.stages import STAGES
 from models.train import (
     FeatureFrame,
@@ -29,9 +29,6 @@ from models.train import (
 )
 
 MODEL_NAMES = ("defection", "defection_rfm", "transition", "value")
-#: Columns of :func:`predict_all`, after the keys of the input.
-PREDICTION_COLUMNS = ("p_defect", "p_defect_raw", "next_stage", "p_next_stage",
-                      *(f"p_next_{s}" for s in STAGES), "predicted_value")
 
 
 def load_fitted(folder: str | Path) -> dict[str, Any]:
@@ -52,10 +49,7 @@ def load_fitted(folder: str | Path) -> dict[str, Any]:
 
 
 def _inputs(fitted: dict[str, Any], frame: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
-    frame = frame.reset_index(drop=True)
-    if fitted.get("bgnbd") is not None:
-        extra = bgnbd_features(fitted["bgnbd"], frame, horizon_days)
-        frame = pd.concat([frame, extra.reset_index(drop=True)], axis=1)
+    frame = with_bgnbd_features(frame, fitted.get("bgnbd"), horizon_days)
     return fitted["feature_frame"].transform(frame)
 
 

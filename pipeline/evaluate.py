@@ -110,6 +110,7 @@ def evaluate(frame: pd.DataFrame, fitted: dict[str, Any], params: Params,
     p_raw = pred.loc[buyer, "p_defect_raw"].to_numpy()
     metrics["ablation"] = {
         "rfm_only": defection_metrics(y, p_rfm),
+        "rfm_and_interactions": defection_metrics(y, p_raw),
         "with_interactions_vs_rfm_only": paired_bootstrap_auc_diff(
             y, p_raw, p_rfm, n_boot=n_boot, seed=seed),
     }
@@ -128,7 +129,7 @@ def evaluate(frame: pd.DataFrame, fitted: dict[str, Any], params: Params,
     metrics["value"] = {"model": value_metrics(test["future_spend"].to_numpy(dtype=float),
                                                pred["predicted_value"].to_numpy())}
 
-    plots = {name: table for name, table in curves(y, p_model).items()}
+    plots = dict(curves(y, p_model))
     plots["confusion"] = (confusion.rename_axis("actual").reset_index()
                           .melt(id_vars="actual", var_name="predicted", value_name="count"))
     booster = fitted["defection"].booster
@@ -138,8 +139,8 @@ def evaluate(frame: pd.DataFrame, fitted: dict[str, Any], params: Params,
         .sort_values("gain", ascending=False).head(25))
     plots["ablation"] = pd.DataFrame({
         "model": ["rfm_only", "rfm_and_interactions"],
-        "roc_auc": [metrics["ablation"]["rfm_only"]["roc_auc"],
-                    defection_metrics(y, p_raw)["roc_auc"]]})
+        "roc_auc": [metrics["ablation"][m]["roc_auc"]
+                    for m in ("rfm_only", "rfm_and_interactions")]})
     return metrics, plots
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
 from features.build import feature_table
-from models.baselines import BGNBDBaseline, bgnbd_features
+from models.baselines import BGNBD_FEATURES, BGNBDBaseline, with_bgnbd_features
 from models.calibration import ProbabilityCalibrator, split_for_calibration
 from models.stages import STAGES
 from models.train import (
@@ -85,35 +85,31 @@ def fit_models(frame: pd.DataFrame, params: Params) -> tuple[dict[str, Any], dic
     spec = feature_spec(params)
     table = feature_table(spec)
     numeric, categorical = feature_columns(table.names)
+    horizon = params.labels.horizon_days
+
+    def buyers(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["defected"].notna()]
+
+    # BG/NBD outputs as candidate inputs, fitted on the training snapshots only and
+    # kept only if they help on validation. Computed once, for every row.
     split = frame["split"].to_numpy()
+    bgnbd = BGNBDBaseline(horizon_days=horizon).fit(buyers(frame[split == "train"]))
+    frame = with_bgnbd_features(frame, bgnbd, horizon)  # same rows, same order
     train, valid = frame[split == "train"], frame[split == "validation"]
     calib_part = split_for_calibration(valid["customer_id"], fraction=t.calibration_fraction)
     stop, calib = valid[~calib_part], valid[calib_part]
     summary: dict[str, Any] = {"rows": {"train": len(train), "stop": len(stop),
                                         "calibration": len(calib)}}
 
-    def buyers(df: pd.DataFrame) -> pd.DataFrame:
-        return df[df["defected"].notna()]
-
-    # BG/NBD outputs as candidate inputs: kept only if they help on validation.
-    bgnbd = BGNBDBaseline(horizon_days=params.labels.horizon_days).fit(buyers(train))
-
-    def with_bgnbd(df: pd.DataFrame) -> pd.DataFrame:
-        extra = bgnbd_features(bgnbd, df, params.labels.horizon_days)
-        return pd.concat([df.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
-
-    bg_columns = tuple(bgnbd_features(bgnbd, buyers(train).head(1),
-                                      params.labels.horizon_days).columns)
     frames = {"without": FeatureFrame.from_training(
         train, numeric=numeric, categorical=categorical,
         fixed_categories={"stage": STAGES})}
-    frames["with"] = FeatureFrame(frames["without"].numeric + bg_columns,
+    frames["with"] = FeatureFrame(frames["without"].numeric + BGNBD_FEATURES,
                                   frames["without"].categorical, frames["without"].categories)
     candidates: dict[str, TrainedModel] = {}
     scores = {}
+    tr, st = buyers(train), buyers(stop)
     for name, ff in frames.items():
-        prep = with_bgnbd if name == "with" else (lambda df: df)
-        tr, st = prep(buyers(train)), prep(buyers(stop))
         model = train_defection(ff.transform(tr), tr["defected"].astype(bool),
                                 ff.transform(st), st["defected"].astype(bool), lgb_params)
         candidates[name] = model
@@ -126,10 +122,9 @@ def fit_models(frame: pd.DataFrame, params: Params) -> tuple[dict[str, Any], dic
     summary["bgnbd_features"] = {"setting": wanted, "kept": use_bg,
                                  "validation_stop": scores}
     ff = frames[choice]
-    prep = with_bgnbd if use_bg else (lambda df: df)
     defection = candidates[choice]
 
-    cb = prep(buyers(calib))
+    cb = buyers(calib)
     calibrator = ProbabilityCalibrator(random_state=lgb_params.seed).fit(
         predict_defection(defection, ff.transform(cb)), cb["defected"].astype(bool).to_numpy())
     summary["calibration"] = {"method": calibrator.method_,
@@ -139,17 +134,16 @@ def fit_models(frame: pd.DataFrame, params: Params) -> tuple[dict[str, Any], dic
     families = {c.name: c.family for c in table.columns}
     rfm_numeric = tuple(c for c in ff.numeric if families.get(c) in RFM_FAMILIES)
     ff_rfm = FeatureFrame(rfm_numeric, ("stage",), {"stage": ff.categories["stage"]})
-    tr, st = buyers(train), buyers(stop)
     defection_rfm = train_defection(ff_rfm.transform(tr), tr["defected"].astype(bool),
                                     ff_rfm.transform(st), st["defected"].astype(bool),
                                     lgb_params)
 
-    tr, st = prep(train), prep(stop)
-    transition = train_transition(ff.transform(tr), tr["next_stage"].astype(str),
-                                  ff.transform(st), st["next_stage"].astype(str), lgb_params,
+    X_train, X_stop = ff.transform(train), ff.transform(stop)
+    transition = train_transition(X_train, train["next_stage"].astype(str),
+                                  X_stop, stop["next_stage"].astype(str), lgb_params,
                                   classes=STAGES)
-    value = train_value(ff.transform(tr), tr["future_spend"].astype(float),
-                        ff.transform(st), st["future_spend"].astype(float), lgb_params)
+    value = train_value(X_train, train["future_spend"].astype(float),
+                        X_stop, stop["future_spend"].astype(float), lgb_params)
     for name, model in (("defection", defection), ("defection_rfm", defection_rfm),
                         ("transition", transition), ("value", value)):
         summary[name] = {"best_iteration": model.best_iteration,
