@@ -225,3 +225,42 @@ QUARANTINE = Table(
     ),
 )
 
+
+# --------------------------------------------------------------------------
+# Scored customers: what the scoring stage writes to every sink.
+# --------------------------------------------------------------------------
+
+#: Number of reason columns (``reason_1`` ... ``reason_N``) of a scored row.
+N_REASONS = 3
+
+CUSTOMER_SCORES = Table(
+    "customer_scores",
+    "One row per customer and scoring date (as_of): stage, risk, value, action and reasons.",
+    (
+        Column("customer_id", "string", "Customer identifier, as in the inputs."),
+        Column("as_of", "date32", "Scoring date: features see only events on days before it."),
+        Column("stage", "string", "Lifecycle stage as of the date (stage rules of the model)."),
+        Column("next_stage", "string", "Most likely stage at the end of the horizon."),
+        Column("p_next_stage", "double", "Probability of next_stage."),
+        Column("p_defect", "double", "Calibrated probability of no purchase in the horizon; "
+               "null for prospects (never bought).", required=False),
+        Column("risk_label", "string", "low / medium / high / critical, from p_defect and the "
+               "risk bands; null for prospects.", required=False),
+        Column("predicted_value", "double", "Expected spend in the horizon."),
+        Column("value_at_risk", "double", "p_defect x predicted_value: the spend expected to be "
+               "lost if the customer defects; null for prospects.", required=False),
+        Column("value_tier", "string", "low / medium / high, from predicted_value and the "
+               "value tiers."),
+        Column("action", "string", "Suggested strategy: start, protect, re_engineer, enhance, "
+               "harvest, end or regain."),
+        Column("action_rule", "string", "Name of the policy rule that chose the action."),
+        *(Column(f"reason_{i}", "string", f"Reason {i} (of the top {N_REASONS}) raising the "
+                 "customer's defection risk, in words; null when fewer apply or for prospects.",
+                 required=False)
+          for i in range(1, N_REASONS + 1)),
+        Column("model_name", "string", "Registered model that scored the row."),
+        Column("model_version", "string", "Its registered version."),
+        Column("run_id", "string", "MLflow run that trained it."),
+        Column("scored_at", "timestamp[us]", "When the row was scored (UTC)."),
+    ),
+)
