@@ -259,8 +259,10 @@ CUSTOMER_SCORES = Table(
                  required=False)
           for i in range(1, N_REASONS + 1)),
         Column("model_name", "string", "Registered model that scored the row."),
-        Column("model_version", "string", "Its registered version."),
-        Column("run_id", "string", "MLflow run that trained it."),
+        Column("model_version", "string", "Its registered version; null when the model was "
+               "loaded from a run or a folder rather than the registry.", required=False),
+        Column("run_id", "string", "MLflow run that trained it; null when unknown.",
+               required=False),
         Column("scored_at", "timestamp[us]", "When the row was scored (UTC)."),
     ),
 )

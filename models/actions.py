@@ -55,6 +55,7 @@ __all__ = [
     "PolicyError",
     "PolicyRule",
     "RiskBands",
+    "TierCuts",
     "ValueTiers",
     "risk_label",
     "value_tier",
@@ -276,9 +277,155 @@ class ValueTiers:
         low, high = np.quantile(known, self.cuts)
         return (float(low), float(high))
 
+    def fit(self, values: Any, groups: Any = None) -> TierCuts:
+        """Freeze the cuts as amounts, from a reference population's values.
+
+        Parameters
+        ----------
+        values
+            Predicted values of the reference population (NaN ignored).
+        groups
+            Only with ``method="quantile"``: the group of each value; the
+            quantiles are taken within each group.
+
+        Returns
+        -------
+        TierCuts
+            Per group (or ``"*"``), the amounts where ``medium`` and ``high``
+            start; quantile cuts keep a value equal to a cut in the lower tier,
+            absolute ones move it up.
+        """
+        return _fit_cuts(self, values, groups)
+
+
+def _tier_groups(groups: Any, size: int) -> np.ndarray | None:
+    if groups is None:
+        return None
+    labels = pd.Series(np.asarray(groups, dtype=object))
+    if labels.size != size:
+        raise ValueError(f"value_tier: groups has {labels.size} labels for {size} values")
+    if labels.isna().any():
+        raise ValueError(f"value_tier: {int(labels.isna().sum())} group labels are missing")
+    return labels.astype(str).to_numpy(dtype=object)
+
+
+def _tier_amounts(values: Any) -> np.ndarray:
+    amounts = _as_float(values, "value_tier: values")
+    infinite = np.isinf(amounts)
+    if infinite.any():
+        raise ValueError(
+            f"value_tier: {int(infinite.sum())} of {amounts.size} values are infinite "
+            f"(e.g. {float(amounts[np.flatnonzero(infinite)[0]])!r})"
+        )
+    return amounts
+
+
+@dataclass(frozen=True)
+class TierCuts:
+    """Fixed amounts where ``medium`` and ``high`` start, per group of customers.
+
+    The result of :meth:`ValueTiers.fit`: quantile cuts turned into amounts on
+    a reference population, so that a customer's tier depends on its own value
+    only, not on which other customers are scored in the same batch (a batch
+    split across Spark partitions gets the same tiers as the whole table).
+
+    Parameters
+    ----------
+    cuts
+        Group label -> ``(medium, high)`` amounts; the single key ``"*"`` when
+        customers are not grouped. NaN amounts (a group without known values in
+        the reference) give that group NA tiers.
+    side
+        Which tier a value equal to a cut gets: ``"left"`` keeps it in the lower
+        tier (quantile cuts), ``"right"`` moves it up (absolute cuts).
+    """
+
+    cuts: Mapping[str, tuple[float, float]]
+    side: Literal["left", "right"] = "left"
+
+    def __post_init__(self) -> None:
+        if self.side not in ("left", "right"):
+            raise ValueError(f"TierCuts.side must be 'left' or 'right', got {self.side!r}")
+        if not self.cuts:
+            raise ValueError("TierCuts.cuts is empty: give at least one group")
+        clean = {}
+        for group, pair in self.cuts.items():
+            low, high = (float(v) for v in pair)
+            if np.isfinite(low) and np.isfinite(high) and not low <= high:
+                raise ValueError(f"TierCuts: the cuts of group {group!r} decrease: {(low, high)}")
+            clean[str(group)] = (low, high)
+        object.__setattr__(self, "cuts", clean)
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the cuts differ by group (rather than one ``"*"`` pair)."""
+        return ANY not in self.cuts
+
+    def apply(self, values: Any, groups: Any = None) -> pd.Categorical:
+        """The tier of each value (see :func:`value_tier` for the conventions).
+
+        Raises
+        ------
+        ValueError
+            When a value is not numeric or is infinite, when ``groups`` is given
+            for ungrouped cuts or missing for grouped ones, or names a group
+            without cuts.
+        """
+        amounts = _tier_amounts(values)
+        labels = _tier_groups(groups, amounts.size)
+        if self.grouped and labels is None:
+            raise ValueError(f"value_tier: these cuts are per group ({sorted(self.cuts)}); "
+                             "pass the group of every value")
+        if not self.grouped and labels is not None:
+            raise ValueError("value_tier: these cuts are the same for every customer; "
+                             "do not pass groups")
+        known = ~np.isnan(amounts)
+        codes = np.full(amounts.size, -1, dtype=np.int64)
+        if labels is None:
+            labels = np.full(amounts.size, ANY, dtype=object)
+        unknown = sorted(set(np.unique(labels)) - set(self.cuts))
+        if unknown:
+            raise ValueError(f"value_tier: no cuts for the groups {unknown}; the cuts know "
+                             f"{sorted(self.cuts)}")
+        for group, pair in self.cuts.items():
+            rows = (labels == group) & known & bool(np.isfinite(pair).all())
+            if rows.any():
+                codes[rows] = np.searchsorted(np.asarray(pair), amounts[rows], side=self.side)
+        return pd.Categorical.from_codes(codes, dtype=VALUE_DTYPE)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; :meth:`from_dict` reads it back (NaN written as null)."""
+        return {"side": self.side,
+                "cuts": {g: [None if np.isnan(v) else v for v in pair]
+                         for g, pair in self.cuts.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TierCuts:
+        return cls({g: tuple(np.nan if v is None else float(v) for v in pair)
+                    for g, pair in data["cuts"].items()}, side=data["side"])
+
+
+def _fit_cuts(tiers: ValueTiers, values: Any, groups: Any) -> TierCuts:
+    amounts = _tier_amounts(values)
+    labels = _tier_groups(groups, amounts.size)
+    if tiers.method == "absolute":
+        if labels is not None:
+            raise ValueError("value_tier: groups apply only to method='quantile' (absolute "
+                             "cuts are the same amounts for every group)")
+        return TierCuts({ANY: tiers.cuts}, side="right")
+    if labels is None:
+        return TierCuts({ANY: tiers.thresholds(amounts)}, side="left")
+    return TierCuts({g: tiers.thresholds(amounts[labels == g]) for g in np.unique(labels)},
+                    side="left")
+
 
 def value_tier(values: Any, tiers: ValueTiers, *, groups: Any = None) -> pd.Categorical:
-    """The value tier of each predicted value.
+    """The value tier of each predicted value, with cuts taken from these values.
+
+    Equivalent to ``tiers.fit(values, groups).apply(values, groups)``: with
+    ``method="quantile"`` the quantiles are those of ``values`` themselves.
+    To tier new customers against a reference population, fit once on the
+    reference (:meth:`ValueTiers.fit`) and apply the :class:`TierCuts`.
 
     Parameters
     ----------
@@ -308,39 +455,9 @@ def value_tier(values: Any, tiers: ValueTiers, *, groups: Any = None) -> pd.Cate
         length than ``values`` or has missing labels, or is given with
         ``method="absolute"``.
     """
-    amounts = _as_float(values, "value_tier: values")
-    infinite = np.isinf(amounts)
-    if infinite.any():
-        raise ValueError(
-            f"value_tier: {int(infinite.sum())} of {amounts.size} values are infinite "
-            f"(e.g. {float(amounts[np.flatnonzero(infinite)[0]])!r})"
-        )
-    known = ~np.isnan(amounts)
-    codes = np.full(amounts.size, -1, dtype=np.int64)
-    if tiers.method == "absolute":
-        if groups is not None:
-            raise ValueError("value_tier: groups apply only to method='quantile' (absolute "
-                             "cuts are the same amounts for every group)")
-        codes[known] = np.searchsorted(np.asarray(tiers.cuts), amounts[known], side="right")
-        return pd.Categorical.from_codes(codes, dtype=VALUE_DTYPE)
-    if groups is None:
-        group_codes = np.zeros(amounts.size, dtype=np.int64)
-    else:
-        labels = pd.Series(np.asarray(groups, dtype=object))
-        if labels.size != amounts.size:
-            raise ValueError(f"value_tier: groups has {labels.size} labels for "
-                             f"{amounts.size} values")
-        if labels.isna().any():
-            raise ValueError(f"value_tier: {int(labels.isna().sum())} group labels are missing")
-        group_codes = pd.factorize(labels)[0]
-    for g in np.unique(group_codes):
-        rows = (group_codes == g) & known
-        if rows.any():
-            # side="left" counts the quantiles < value: a value equal to a quantile
-            # stays in the lower tier (see ValueTiers).
-            cut = np.asarray(tiers.thresholds(amounts[rows]))
-            codes[rows] = np.searchsorted(cut, amounts[rows], side="left")
-    return pd.Categorical.from_codes(codes, dtype=VALUE_DTYPE)
+    cuts = _fit_cuts(tiers, values, groups)
+    return cuts.apply(values, None if groups is None else np.asarray(groups, dtype=object)
+                      .astype(str))
 
 
 # --------------------------------------------------------------------------

@@ -508,13 +508,15 @@ def _label(column: str, prefix: str, neutral: str, *, words: bool = False
 
 def _purchase_pattern(columns: frozenset[str]) -> _Template:
     def render(r: _Row) -> str:
-        alive = r.number("bgnbd_p_alive")
-        if alive is not None:
-            return f"purchase pattern gives a {_percent(alive)} chance of still being active"
+        # The chance of no purchase speaks of the risk itself; "still active" only
+        # when it is not known (a customer can be surely active and still rarely buy).
         none = r.number("bgnbd_p_no_purchase")
         if none is not None:
             return (f"purchase pattern gives a {_percent(none)} chance of no purchase in the "
                     "coming period")
+        alive = r.number("bgnbd_p_alive")
+        if alive is not None:
+            return f"purchase pattern gives a {_percent(alive)} chance of still being active"
         expected = r.number("bgnbd_expected_purchases")
         if expected is not None:
             return (f"purchase pattern expects {_count(expected, 'purchase', 'purchases')} in "

@@ -1,14 +1,33 @@
-"""The fitted models as one bundle: loading, predicting, and the MLflow pyfunc wrapper.
+"""The scorer: feature rows in, scored customers out, as one bundle.
 
-:func:`predict_all` is the single place where feature rows become predictions
-(calibrated defection probability, next-stage probabilities, expected value);
-evaluation calls it directly and the registered pyfunc model wraps it, so both
-give the same numbers.
+Two layers:
+
+* the **fitted models** (:func:`load_fitted` / :func:`save_fitted`): the
+  calibrated defection model, the stage-transition model, the value model,
+  the BG/NBD inputs and the design-matrix schemas. :func:`predict_all` is the
+  single place where feature rows become predictions; evaluation calls it
+  directly.
+* the **decisions** taken on those predictions (:class:`Decisions`): the stage
+  rules, the risk bands, the value-tier cuts (frozen as amounts on a reference
+  population) and the action policy.
+
+:class:`Scorer` holds both, plus the feature schema the models were trained on
+and the reference distributions of the drift check. :meth:`Scorer.score` turns
+feature-table rows into the columns of the scored table
+(:data:`features.schema.CUSTOMER_SCORES`, except the model and run columns,
+which the caller knows). Each row is scored from its own features only, so a
+table scored in pieces (Spark partitions, chunks) gives the same rows as the
+whole table scored at once. :class:`ChurnScorer` wraps it as the MLflow pyfunc
+model that the registry holds, so the batch job, ``mlflow models predict`` and
+``mlflow.pyfunc.spark_udf`` all run this same code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +37,18 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from features.schema import CUSTOMER_SCORES, N_REASONS
+from models.actions import (
+    ActionPolicy,
+    RiskBands,
+    TierCuts,
+    ValueTiers,
+    risk_label,
+)
 from models.baselines import with_bgnbd_features
-from models.stages import STAGES
+from models.drift import DriftReference
+from models.reasons import contributions, top_reasons
+from models.stages import STAGES, StageRules, assign_stages
 from models.train import (
     FeatureFrame,
     TrainedModel,
@@ -28,11 +57,55 @@ from models.train import (
     predict_value,
 )
 
+__all__ = [
+    "MODEL_NAMES",
+    "SCORE_COLUMNS",
+    "ChurnScorer",
+    "Decisions",
+    "SchemaMismatchError",
+    "Scorer",
+    "load_fitted",
+    "predict_all",
+    "save_fitted",
+    "schema_difference",
+]
+
 MODEL_NAMES = ("defection", "defection_rfm", "transition", "value")
+
+#: The columns :meth:`Scorer.score` returns: the scored table without the columns
+#: that name the model and the run (added by whoever loaded the model).
+SCORE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CUSTOMER_SCORES.names
+    if c not in ("model_name", "model_version", "run_id", "scored_at"))
+
+#: Groups of the value-tier cuts when prospects are ranked among prospects.
+_PROSPECTS, _BUYERS = "prospect", "buyer"
+
+_NUMERIC = ("double", "int64", "int32", "int16", "bool")
+
+
+# --------------------------------------------------------------------------
+# Fitted models
+# --------------------------------------------------------------------------
+
+
+def save_fitted(fitted: Mapping[str, Any], out_dir: str | Path) -> None:
+    """Write fitted models into ``out_dir`` (LightGBM text, joblib, JSON);
+    :func:`load_fitted` reads them back."""
+    out_dir = Path(out_dir)
+    for name in MODEL_NAMES:
+        model: TrainedModel = fitted[name]
+        model.booster.save_model(str(out_dir / f"{name}.txt"),
+                                 num_iteration=model.best_iteration)
+        (out_dir / f"{name}.json").write_text(json.dumps(model.metadata(), indent=2))
+    joblib.dump(fitted["calibrator"], out_dir / "calibrator.joblib")
+    joblib.dump(fitted["bgnbd"], out_dir / "bgnbd.joblib")
+    for name in ("feature_frame", "feature_frame_rfm"):
+        (out_dir / f"{name}.json").write_text(json.dumps(fitted[name].to_dict(), indent=2))
 
 
 def load_fitted(folder: str | Path) -> dict[str, Any]:
-    """Read back the models written by the ``train`` stage."""
+    """Read back the models written by :func:`save_fitted`."""
     folder = Path(folder)
     fitted: dict[str, Any] = {}
     for name in MODEL_NAMES:
@@ -48,26 +121,14 @@ def load_fitted(folder: str | Path) -> dict[str, Any]:
     return fitted
 
 
-def _inputs(fitted: dict[str, Any], frame: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
-    frame = with_bgnbd_features(frame, fitted.get("bgnbd"), horizon_days)
-    return fitted["feature_frame"].transform(frame)
+def _design(fitted: Mapping[str, Any], frame: pd.DataFrame,
+            horizon_days: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows with the BG/NBD columns (index reset) and their design matrix."""
+    rows = with_bgnbd_features(frame, fitted.get("bgnbd"), horizon_days)
+    return rows, fitted["feature_frame"].transform(rows)
 
 
-def predict_all(fitted: dict[str, Any], frame: pd.DataFrame, *,
-                horizon_days: float) -> pd.DataFrame:
-    """Predictions for feature rows (the feature table's columns plus ``stage``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per input row, in order: ``p_defect`` (calibrated probability of
-        no purchase in the horizon; meaningful for customers who have bought),
-        ``p_defect_raw`` (before calibration), ``next_stage`` (most likely stage
-        at the end of the horizon) and its probability ``p_next_stage``, one
-        ``p_next_<stage>`` column per stage, and ``predicted_value`` (expected
-        spend in the horizon).
-    """
-    X = _inputs(fitted, frame, horizon_days)
+def _predict(fitted: Mapping[str, Any], X: pd.DataFrame) -> pd.DataFrame:
     raw = predict_defection(fitted["defection"], X)
     proba = predict_transition(fitted["transition"], X)
     best = proba.to_numpy().argmax(axis=1)
@@ -83,13 +144,350 @@ def predict_all(fitted: dict[str, Any], frame: pd.DataFrame, *,
     return out
 
 
-class ChurnModels(mlflow.pyfunc.PythonModel):
-    """The bundle as an MLflow pyfunc model: feature rows in, predictions out."""
+def predict_all(fitted: Mapping[str, Any], frame: pd.DataFrame, *,
+                horizon_days: float) -> pd.DataFrame:
+    """Predictions for feature rows (the feature table's columns plus ``stage``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row, in order (index reset): ``p_defect`` (calibrated
+        probability of no purchase in the horizon; meaningful for customers who
+        have bought), ``p_defect_raw`` (before calibration), ``next_stage``
+        (most likely stage at the end of the horizon) and its probability
+        ``p_next_stage``, one ``p_next_<stage>`` column per stage, and
+        ``predicted_value`` (expected spend in the horizon).
+    """
+    return _predict(fitted, _design(fitted, frame, horizon_days)[1])
+
+
+# --------------------------------------------------------------------------
+# Feature schema
+# --------------------------------------------------------------------------
+
+
+class SchemaMismatchError(ValueError):
+    """The features given to a scorer are not those its models were trained on."""
+
+
+def schema_difference(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
+    """What differs between two feature schemas (column -> Arrow dtype), in words.
+
+    Returns an empty list when they are the same (column order is ignored).
+    Integer widths are not told apart (an ``int32`` count read back as
+    ``int64`` is the same feature).
+    """
+    def kind(dtype: str) -> str:
+        return "integer" if dtype.startswith("int") else dtype
+
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    typed = [f"{c} ({expected[c]} expected, got {actual[c]})" for c in expected
+             if c in actual and kind(expected[c]) != kind(actual[c])]
+    out = []
+    if missing:
+        out.append(f"missing columns {missing}")
+    if extra:
+        out.append(f"unexpected columns {extra}")
+    if typed:
+        out.append(f"other types: {', '.join(typed)}")
+    return out
+
+
+def _frame_schema(frame: pd.DataFrame, expected: Mapping[str, str]) -> dict[str, str]:
+    """The Arrow-like dtype of each column of ``frame``, read leniently: a column
+    that is all null, or text where text or a date is expected, or numbers where
+    numbers are expected (MLflow hands every number over as double), is taken as
+    the expected type."""
+    out = {}
+    for name, col in frame.items():
+        want = expected.get(name)
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            got = "double"
+            if want in _NUMERIC:
+                got = want
+        elif pd.api.types.is_datetime64_any_dtype(col):
+            got = "date32" if want == "date32" else "timestamp[us]"
+        elif col.isna().all() and want is not None:
+            got = want
+        else:
+            got = want if want in ("string", "date32") else "string"
+        out[str(name)] = got
+    return out
+
+
+def check_schema(expected: Mapping[str, str], frame: pd.DataFrame) -> None:
+    """Raise :class:`SchemaMismatchError` unless ``frame`` has exactly the expected
+    feature columns, with compatible types."""
+    problems = schema_difference(expected, _frame_schema(frame, expected))
+    if problems:
+        raise SchemaMismatchError(
+            f"the features do not match the model's feature schema ({len(expected)} columns, "
+            f"digest {schema_digest(expected)}): {'; '.join(problems)}. Build the features "
+            "with the feature params the model was trained with (features.windows_days, "
+            "features.trend_days, data.interaction_kinds, ...) or score with a model trained "
+            "on these features")
+
+
+def schema_digest(schema: Mapping[str, str]) -> str:
+    """A short, order-independent fingerprint of a feature schema."""
+    text = json.dumps(sorted(schema.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Everything decided on top of the predictions, frozen with the models.
+
+    Parameters
+    ----------
+    stage_rules
+        Thresholds of the lifecycle stages.
+    risk_bands
+        Risk labels from the calibrated defection probability.
+    value_cuts
+        Value tiers as amounts, fitted on a reference population (grouped by
+        ``prospect`` / ``buyer`` when prospects are ranked among prospects).
+    policy
+        The action for every (stage, risk label, value tier).
+    horizon_days
+        The prediction horizon the models were trained for.
+    n_reasons
+        Reason columns per row.
+    satisfaction_scale
+        Highest satisfaction score, for the reason sentences.
+    """
+
+    stage_rules: StageRules
+    risk_bands: RiskBands
+    value_cuts: TierCuts
+    policy: ActionPolicy
+    horizon_days: float
+    n_reasons: int = N_REASONS
+    satisfaction_scale: float | None = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage_rules": asdict(self.stage_rules),
+            "risk_bands": asdict(self.risk_bands),
+            "value_cuts": self.value_cuts.to_dict(),
+            "policy": [rule.to_dict() for rule in self.policy.rules],
+            "horizon_days": self.horizon_days,
+            "n_reasons": self.n_reasons,
+            "satisfaction_scale": self.satisfaction_scale,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decisions:
+        return cls(
+            stage_rules=StageRules(**data["stage_rules"]),
+            risk_bands=RiskBands(**data["risk_bands"]),
+            value_cuts=TierCuts.from_dict(data["value_cuts"]),
+            policy=ActionPolicy.from_rules(data["policy"]),
+            horizon_days=float(data["horizon_days"]),
+            n_reasons=int(data["n_reasons"]),
+            satisfaction_scale=data["satisfaction_scale"],
+        )
+
+    def tier_groups(self, stage: pd.Series) -> np.ndarray | None:
+        """The value-tier group of each row (None when the cuts are not grouped)."""
+        if not self.value_cuts.grouped:
+            return None
+        return np.where(stage.astype(str).to_numpy() == "prospect", _PROSPECTS, _BUYERS)
+
+
+# --------------------------------------------------------------------------
+# The scorer
+# --------------------------------------------------------------------------
+
+
+class Scorer:
+    """Fitted models, decisions, feature schema and drift reference, as one object.
+
+    Build it with :meth:`build` (at registration), persist it with :meth:`save`
+    and :meth:`load`, and score with :meth:`score`.
+
+    Parameters
+    ----------
+    fitted
+        Output of :func:`load_fitted` (or of training).
+    decisions
+        The decision layer.
+    feature_schema
+        Feature-table column -> Arrow dtype, as the models were trained on.
+    drift
+        Reference distributions of the features and of ``p_defect``; None to
+        skip the drift check.
+    """
+
+    def __init__(self, fitted: Mapping[str, Any], decisions: Decisions,
+                 feature_schema: Mapping[str, str], drift: DriftReference | None = None) -> None:
+        self.fitted = dict(fitted)
+        self.decisions = decisions
+        self.feature_schema = dict(feature_schema)
+        self.drift = drift
+
+    @classmethod
+    def build(cls, fitted: Mapping[str, Any], *, feature_schema: Mapping[str, str],
+              reference: pd.DataFrame, stage_rules: StageRules, risk_bands: RiskBands,
+              value_tiers: ValueTiers, rank_prospects_separately: bool,
+              policy: ActionPolicy, horizon_days: float,
+              satisfaction_scale: float | None = 5.0, drift_bins: int = 10) -> Scorer:
+        """Freeze the decisions on a reference population and bundle everything.
+
+        Parameters
+        ----------
+        reference
+            Feature-table rows of the population the models were last tested on
+            (one snapshot): the value-tier quantiles and the drift reference are
+            taken from them.
+        value_tiers, rank_prospects_separately
+            How predicted value is cut into tiers; with ``method="quantile"`` the
+            quantiles of the reference's predicted values become fixed amounts,
+            computed among prospects and among buyers separately when
+            ``rank_prospects_separately``. A group absent from the reference
+            gets the cuts of the whole reference.
+        Other parameters are the fields of :class:`Decisions`.
+        """
+        check_schema(feature_schema, reference)
+        rows = reference.reset_index(drop=True).copy()
+        rows["stage"] = assign_stages(rows, stage_rules)
+        pred = predict_all(fitted, rows, horizon_days=horizon_days)
+        values = pred["predicted_value"].to_numpy()
+        if value_tiers.method == "quantile" and rank_prospects_separately:
+            groups = np.where(rows["stage"].astype(str) == "prospect", _PROSPECTS, _BUYERS)
+            overall = value_tiers.thresholds(values)
+            cuts = {}
+            for group in (_PROSPECTS, _BUYERS):
+                mine = values[groups == group]
+                cuts[group] = value_tiers.thresholds(mine) if mine.size else overall
+            value_cuts = TierCuts(cuts, side="left")
+        else:
+            value_cuts = value_tiers.fit(values)
+        decisions = Decisions(stage_rules=stage_rules, risk_bands=risk_bands,
+                              value_cuts=value_cuts, policy=policy,
+                              horizon_days=float(horizon_days),
+                              satisfaction_scale=satisfaction_scale)
+        drift_frame = rows[list(_drift_columns(feature_schema))].assign(
+            p_defect=pred["p_defect"].where(rows["stage"].astype(str) != "prospect"))
+        drift = DriftReference.fit(drift_frame, bins=drift_bins)
+        return cls(fitted, decisions, feature_schema, drift)
+
+    # -- persistence -----------------------------------------------------------
+
+    def save(self, folder: str | Path) -> None:
+        """Write the bundle into ``folder`` (created; must not hold another bundle)."""
+        folder = Path(folder)
+        (folder / "models").mkdir(parents=True, exist_ok=True)
+        save_fitted(self.fitted, folder / "models")
+        meta = {"decisions": self.decisions.to_dict(), "feature_schema": self.feature_schema,
+                "feature_schema_digest": schema_digest(self.feature_schema)}
+        (folder / "scorer.json").write_text(json.dumps(meta, indent=2))
+        if self.drift is not None:
+            (folder / "drift_reference.json").write_text(json.dumps(self.drift.to_dict()))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Scorer:
+        """Read a bundle written by :meth:`save`."""
+        folder = Path(folder)
+        meta = json.loads((folder / "scorer.json").read_text())
+        drift_file = folder / "drift_reference.json"
+        drift = (DriftReference.from_dict(json.loads(drift_file.read_text()))
+                 if drift_file.exists() else None)
+        return cls(load_fitted(folder / "models"), Decisions.from_dict(meta["decisions"]),
+                   meta["feature_schema"], drift)
+
+    # -- scoring -----------------------------------------------------------------
+
+    def check_schema(self, frame: pd.DataFrame) -> None:
+        """Raise :class:`SchemaMismatchError` unless ``frame`` has the model's features."""
+        check_schema(self.feature_schema, frame)
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Score feature-table rows.
+
+        Parameters
+        ----------
+        frame
+            Rows of the feature table (one per customer, normally all at one
+            cutoff), with exactly the columns of :attr:`feature_schema`. Not
+            modified.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input row, in order (index reset), with the columns of
+            :data:`SCORE_COLUMNS`: ``as_of`` is the row's ``cutoff``; prospects
+            have no ``p_defect``, ``risk_label``, ``value_at_risk`` or reasons.
+
+        Raises
+        ------
+        SchemaMismatchError
+            When the columns differ from the feature schema of the models.
+        """
+        self.check_schema(frame)
+        d = self.decisions
+        rows = frame.reset_index(drop=True).copy()
+        rows["stage"] = assign_stages(rows, d.stage_rules)
+        with_bg, X = _design(self.fitted, rows, d.horizon_days)
+        pred = _predict(self.fitted, X)
+        buyer = (rows["stage"] != "prospect").to_numpy()
+        p_defect = pred["p_defect"].where(buyer)
+        risk = risk_label(p_defect, d.risk_bands)
+        value = pred["predicted_value"]
+        tier = d.value_cuts.apply(value, d.tier_groups(rows["stage"]))
+        action, rule = d.policy.apply(rows["stage"], risk, tier)
+
+        out = pd.DataFrame({
+            "customer_id": rows["customer_id"].astype(str),
+            "as_of": pd.to_datetime(rows["cutoff"]).dt.date,
+            "stage": rows["stage"].astype(str),
+            "next_stage": pred["next_stage"].astype(str),
+            "p_next_stage": pred["p_next_stage"].astype("float64"),
+            "p_defect": p_defect.astype("float64"),
+            "risk_label": pd.Series(risk).astype(object).where(buyer, None),
+            "predicted_value": value.astype("float64"),
+            "value_at_risk": (p_defect * value).astype("float64"),
+            "value_tier": pd.Series(tier).astype(object),
+            "action": action,
+            "action_rule": rule,
+        })
+        reasons = pd.DataFrame(index=out.index,
+                               columns=[f"reason_{i + 1}" for i in range(d.n_reasons)],
+                               dtype=object)
+        if buyer.any():
+            contrib = contributions(self.fitted["defection"], X[buyer])
+            found = top_reasons(contrib, with_bg[buyer], k=d.n_reasons,
+                                satisfaction_scale=d.satisfaction_scale)
+            for column in reasons.columns:
+                reasons.loc[buyer, column] = found[column].astype(object).to_numpy()
+        reasons = reasons.astype(object).where(reasons.notna(), None)
+        out = pd.concat([out, reasons], axis=1)
+        return out[list(SCORE_COLUMNS)]
+
+
+def _drift_columns(feature_schema: Mapping[str, str]) -> list[str]:
+    """The features whose distribution the drift check follows: every feature but
+    the identifiers and the snapshot date."""
+    return [c for c in feature_schema if c not in ("customer_id", "cutoff", "cutoff_month")]
+
+
+class ChurnScorer(mlflow.pyfunc.PythonModel):
+    """The :class:`Scorer` as an MLflow pyfunc model: feature rows in, scored rows out."""
 
     def load_context(self, context: Any) -> None:
-        self.fitted = load_fitted(context.artifacts["models"])
-        self.horizon_days = float(context.model_config["horizon_days"])
+        self.scorer = Scorer.load(context.artifacts["scorer"])
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return predict_all(self.fitted, model_input, horizon_days=self.horizon_days)
+        return self.scorer.score(model_input)
+
+
+def feature_schema_of(columns: Sequence[Any]) -> dict[str, str]:
+    """Column -> Arrow dtype name, from :class:`features.schema.Column` objects."""
+    return {c.name: c.dtype for c in columns}

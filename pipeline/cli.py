@@ -2,7 +2,10 @@
 
 Exit codes (also in the README): 0 success; 1 unexpected error (a bug: the
 traceback is printed); 2 wrong command-line usage; 3 invalid ``params.yaml``;
-4 unusable input data (missing file or column, nothing parseable).
+4 unusable input data (missing file or column, nothing parseable); 5 the model
+cannot be loaded (no such model, version or alias; tracking store unreachable);
+6 the model does not fit the features or params (other feature schema, other
+stage rules); 7 drift above the threshold under ``churn score --fail-on-drift``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rich.table import Table
 from pipeline.config import PATHS, ConfigError, Params, load_params
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3, 4
+EXIT_MODEL, EXIT_MISMATCH, EXIT_DRIFT = 5, 6, 7
 
 app = typer.Typer(help="Customer lifecycle and churn pipeline.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -67,19 +71,34 @@ def _params(path: Path | None, overrides: list[str] | None) -> Params:
     return load_params(path, overrides=values)
 
 
+def _scoring_errors() -> list[tuple[tuple[type[BaseException], ...], str, int]]:
+    from models.scorer import SchemaMismatchError
+    from pipeline.score import DriftError, ModelMismatchError, ModelUnavailableError
+
+    return [((ModelUnavailableError,), "model unavailable", EXIT_MODEL),
+            ((ModelMismatchError, SchemaMismatchError), "model mismatch", EXIT_MISMATCH),
+            ((DriftError,), "drift", EXIT_DRIFT)]
+
+
 def run_stage(stage: Callable[..., Any], params_path: Path | None = None,
-              overrides: list[str] | None = None) -> Any:
+              overrides: list[str] | None = None, **kwargs: Any) -> Any:
     """Run a stage's ``main`` with logging and exit codes; used by ``python -m`` and the CLI."""
     _setup_logging()
     try:
         params = _params(params_path, overrides)
-        return stage(params)
+        return stage(params, **kwargs)
     except ConfigError as e:
         err.print(f"[bold red]configuration error:[/] {e}", highlight=False)
         raise SystemExit(EXIT_CONFIG) from None
     except _input_errors() as e:
         err.print(f"[bold red]input error:[/] {e}", highlight=False)
         raise SystemExit(EXIT_INPUT) from None
+    except Exception as e:
+        for kinds, what, code in _scoring_errors():
+            if isinstance(e, kinds):
+                err.print(f"[bold red]{what}:[/] {e}", highlight=False)
+                raise SystemExit(code) from None
+        raise
 
 
 @app.command()
@@ -131,6 +150,30 @@ def evaluate(params: ParamsOption = None, set_: SetOption = None) -> None:
 
 
 @app.command()
+def score(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Scoring date YYYY-MM-DD (default: score.as_of, else the day after "
+        "the last event).")] = None,
+    model_uri: Annotated[str | None, typer.Option(
+        "--model-uri", help="Model to score with (default: models:/<name>@champion).")] = None,
+    fail_on_drift: Annotated[bool, typer.Option(
+        "--fail-on-drift", help="Exit with code 7, publishing nothing, when a feature or "
+        "p_defect drifted above score.drift.threshold.")] = False,
+    params: ParamsOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Score every customer as of a date into the analysts' tables (exit codes: README)."""
+    from pipeline import score as stage
+
+    overrides = list(set_ or [])
+    if as_of is not None:
+        overrides.append(f"score.as_of={as_of}")
+    if model_uri is not None:
+        overrides.append(f"score.model_uri={model_uri}")
+    run_stage(stage.main, params, overrides, fail_on_drift=fail_on_drift)
+
+
+@app.command()
 def repro(force: Annotated[bool, typer.Option(help="Re-run every stage.")] = False) -> None:
     """Run the whole pipeline with DVC (``dvc repro``), then list the outputs."""
     cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else [])]
@@ -158,6 +201,11 @@ def outputs() -> None:
         ("models", PATHS.models),
         ("test metrics", PATHS.metrics),
         ("plots", PATHS.plots),
+        ("scorer bundle", PATHS.scorer),
+        ("scores (Parquet, by as_of)", PATHS.scores),
+        ("scores (DuckDB)", PATHS.scores_db),
+        ("drift tables", PATHS.drift),
+        ("scoring report", PATHS.score_report),
     ]
     table = Table("output", "path", "state", box=None, header_style="bold")
     for name, path in rows:

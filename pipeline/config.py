@@ -312,7 +312,42 @@ def _default_policy() -> list[PolicyRuleParams]:
     return [PolicyRuleParams.model_validate(rule) for rule in DEFAULT_RULES]
 
 
+class DriftParams(_Section):
+    """The drift check of scoring: population stability index against the training
+    reference (``models.drift``)."""
+
+    bins: int = Field(default=10, ge=2, le=100)
+    threshold: float = Field(default=0.2, gt=0)
+
+
+class PostgresSinkParams(_Section):
+    """Where the PostgreSQL sink writes. The URL (SQLAlchemy form, e.g.
+    ``postgresql+psycopg://user:password@host:5432/db``) may instead come from the
+    environment variable ``CHURN_POSTGRES_URL``, which wins; no URL: no PostgreSQL sink."""
+
+    url: str | None = None
+    db_schema: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    table: str = Field(default="customer_scores", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @property
+    def resolved_url(self) -> str | None:
+        return os.environ.get("CHURN_POSTGRES_URL") or self.url
+
+
+class SinksParams(_Section):
+    """The sinks the scores go to: the Parquet dataset and the DuckDB file by default."""
+
+    parquet: bool = True
+    duckdb: bool = True
+    postgres: PostgresSinkParams = Field(default_factory=PostgresSinkParams)
+
+
 class ScoreParams(_Section):
+    as_of: dt.date | None = None  # null: the day after the last event of the clean tables
+    model_uri: str | None = None  # null: models:/<train.registered_model>@champion
+    chunk_rows: int = Field(default=200_000, ge=1_000)
+    drift: DriftParams = Field(default_factory=DriftParams)
+    sinks: SinksParams = Field(default_factory=SinksParams)
     risk_bands: RiskBandsParams = Field(default_factory=RiskBandsParams)
     value_tiers: ValueTiersParams = Field(default_factory=ValueTiersParams)
     policy: list[PolicyRuleParams] = Field(default_factory=_default_policy)
@@ -441,6 +476,11 @@ class Paths:
         self.metrics = self.reports / "metrics.json"
         self.plots = self.reports / "plots"
         self.customer_index = self.clean / "customer_index.parquet"
+        self.scorer = root / "data" / "scorer"
+        self.scores = root / "data" / "scores"
+        self.scores_db = root / "data" / "scores.duckdb"
+        self.drift = root / "data" / "drift"
+        self.score_report = self.reports / "score.json"
 
     def clean_table(self, table: str) -> Path:
         return self.clean / f"{table}.parquet"

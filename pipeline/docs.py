@@ -6,6 +6,7 @@ from features.build import feature_table
 from features.schema import (
     CLEAN_TABLES,
     CUSTOMER_INDEX,
+    CUSTOMER_SCORES,
     GROUND_TRUTH,
     INPUT_TABLES,
     QUARANTINE,
@@ -81,5 +82,11 @@ def render_dictionary(params: Params) -> str:
               _table_md(features, show_family=True)]
     parts += ["", "## Labels (written by `labels`)", "",
               f"`data/labels/labels.parquet`: {LABELS.description} Stages: "
-              f"{', '.join(STAGES)}.", "", _table_md(LABELS), ""]
+              f"{', '.join(STAGES)}.", "", _table_md(LABELS)]
+    parts += ["", "## Scored customers (written by `score`)", "",
+              f"`{CUSTOMER_SCORES.name}`: {CUSTOMER_SCORES.description} The same rows in "
+              "every sink: the Parquet dataset `data/scores/as_of=YYYY-MM-DD/`, the table "
+              "`customer_scores` of `data/scores.duckdb` and, when configured, PostgreSQL. "
+              "Optional columns may be null.", "",
+              _table_md(CUSTOMER_SCORES, show_required=True), ""]
     return "\n".join(parts)

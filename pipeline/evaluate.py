@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.build import feature_table
+from models.actions import ActionPolicy, RiskBands, ValueTiers
 from models.baselines import (
     BGNBDBaseline,
     MarkovTransitionBaseline,
@@ -42,12 +44,14 @@ from models.evaluate import (
     value_metrics,
 )
 from models.promotion import PromotionRule, decide
-from models.scorer import load_fitted, predict_all
+from models.scorer import Scorer, load_fitted, predict_all
 from models.stages import STAGES
 from models.train import predict_defection
 from pipeline import tracking
 from pipeline.config import PATHS, Params, Paths, load_params
+from pipeline.features import feature_spec
 from pipeline.io import atomic_path, write_json
+from pipeline.labels import stage_rules
 from pipeline.train import load_training_frame
 
 log = logging.getLogger("churn")
@@ -168,6 +172,29 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def build_scorer(fitted: dict[str, Any], params: Params, reference: pd.DataFrame) -> Scorer:
+    """The scorer bundle: the fitted models with the stage rules, risk bands, value
+    tiers and action policy of params, frozen on the ``reference`` rows (the test
+    snapshot: its predicted values fix the value-tier amounts and its features the
+    drift reference)."""
+    spec = feature_spec(params)
+    schema = {c.name: c.dtype for c in feature_table(spec).columns}
+    s = params.score
+    return Scorer.build(
+        fitted,
+        feature_schema=schema,
+        reference=reference[list(schema)],
+        stage_rules=stage_rules(params),
+        risk_bands=RiskBands(**s.risk_bands.model_dump()),
+        value_tiers=ValueTiers(method=s.value_tiers.method, cuts=s.value_tiers.cuts),
+        rank_prospects_separately=s.value_tiers.rank_prospects_separately,
+        policy=ActionPolicy.from_rules([rule.model_dump() for rule in s.policy]),
+        horizon_days=params.labels.horizon_days,
+        satisfaction_scale=params.data.satisfaction_range[1],
+        drift_bins=s.drift.bins,
+    )
+
+
 def _promote(params: Params, run_id: str, version: str,
              challenger: dict[str, float]) -> dict[str, Any]:
     name = params.train.registered_model
@@ -203,12 +230,12 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
     flat = flat_metrics(metrics)
     tracking.log_evaluation(params, run_id, flat, [paths.metrics, paths.plots])
-    example = test.drop(columns=["split", "next_stage", "defected", "future_purchases",
-                                 "future_spend"]).head(50)
-    example["cutoff"] = example["cutoff"].astype(str)
-    version = tracking.log_and_register_bundle(
-        params, run_id, paths.models, example,
-        predict_all(fitted, example, horizon_days=params.labels.horizon_days))
+    scorer = build_scorer(fitted, params, test)
+    with atomic_path(paths.scorer, directory=True) as tmp:
+        scorer.save(tmp)
+    example = test[list(scorer.feature_schema)].head(50)
+    version = tracking.log_and_register_scorer(params, run_id, paths.scorer, example,
+                                               scorer.score(example))
     promotion = _promote(params, run_id, version, flat)
     write_json(promotion, paths.reports / "promotion.json")
     d = metrics["defection"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,24 +117,27 @@ def log_evaluation(params: Params, run_id: str, metrics: Mapping[str, float],
                 mlflow.log_artifact(str(path))
 
 
-def log_and_register_bundle(params: Params, run_id: str, models_dir: Path,
-                            example: pd.DataFrame, predictions: pd.DataFrame) -> str:
-    """Log the model bundle (pyfunc) in the run and register it; return the new version."""
-    from models.scorer import ChurnModels
+def log_and_register_scorer(params: Params, run_id: str, bundle: Path,
+                            example: pd.DataFrame, scored: pd.DataFrame) -> str:
+    """Log the scorer bundle (pyfunc) in the run and register it; return the new version.
+
+    ``example`` is a few feature rows and ``scored`` the scorer's output for them:
+    together they give the model's signature and input example.
+    """
+    from models.scorer import ChurnScorer
 
     configure(params)
-    signature = infer_signature(scoring_example(example), predictions)
+    example = scoring_example(example)
+    signature = infer_signature(example, scoring_example(scored))
     # Every input may be null (a prospect has no recency, a customer no segment): the
     # signature says so instead of requiring whatever the example happens to have.
     signature.inputs = Schema([ColSpec(c.type, c.name, required=False)
                                for c in signature.inputs.inputs])
-    example = scoring_example(example)
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
-            name="churn_models",
-            python_model=ChurnModels(),
-            artifacts={"models": str(models_dir)},
-            model_config={"horizon_days": params.labels.horizon_days},
+            name="scorer",
+            python_model=ChurnScorer(),
+            artifacts={"scorer": str(bundle)},
             signature=signature,
             input_example=example.head(5),
             registered_model_name=params.train.registered_model,
@@ -142,8 +146,8 @@ def log_and_register_bundle(params: Params, run_id: str, models_dir: Path,
 
 
 def scoring_example(frame: pd.DataFrame) -> pd.DataFrame:
-    """Feature rows with plain dtypes: numbers as float64 (nullable integers included),
-    everything else as text."""
+    """Rows with plain dtypes: numbers as float64 (nullable integers included),
+    everything else (dates included) as text."""
     out = {}
     for name, col in frame.items():
         if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
@@ -152,6 +156,63 @@ def scoring_example(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = col.astype(object).where(col.notna(), None).map(
                 lambda v: None if v is None else str(v))
     return pd.DataFrame(out, index=frame.index)
+
+
+def masked_tracking_uri() -> str:
+    """The tracking URI with any password replaced by ``***``."""
+    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", tracking_uri())
+
+
+def describe_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``(name, version, run_id)`` of a model URI: from the registry for
+    ``models:/<name>@<alias>`` and ``models:/<name>/<version>``; the URI itself as
+    the name (no version, run unknown) for any other URI (a run or a folder).
+
+    Raises
+    ------
+    mlflow.exceptions.MlflowException
+        When the registered model, the alias or the version does not exist.
+    """
+    match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))", uri)
+    if not match:
+        return uri, None, None
+    name, alias, number = match.groups()
+    client = MlflowClient()
+    version = (client.get_model_version_by_alias(name, alias) if alias
+               else client.get_model_version(name, number))
+    return name, str(version.version), version.run_id
+
+
+def log_scoring(params: Params, summary: Mapping[str, Any], drift: pd.DataFrame) -> str:
+    """One MLflow run per scoring job: what was scored, with what, the drift table."""
+    import json
+    import tempfile
+
+    configure(params)
+    with mlflow.start_run(run_name=f"score {summary['as_of']}") as run:
+        model = summary["model"]
+        mlflow.set_tags({**run_tags(), "dvc_stage": "score", "as_of": summary["as_of"],
+                         "model_uri": model["uri"], "model_version": str(model["version"]),
+                         "model_run_id": str(model["run_id"])})
+        mlflow.log_params({"as_of": summary["as_of"], "model_uri": model["uri"],
+                           "drift_threshold": summary["drift"]["threshold"],
+                           "sinks": ",".join(summary["outputs"]) or "none"})
+        metrics = {"customers": summary["customers"],
+                   "value_at_risk": summary["value_at_risk"],
+                   "drifted_columns": len(summary["drift"]["drifted"])}
+        for key in ("max_psi", "p_defect_psi"):
+            if summary["drift"][key] is not None:
+                metrics[f"drift_{key}"] = summary["drift"][key]
+        metrics |= {f"customers_{k}": v for k, v in summary["by_stage"].items()}
+        metrics |= {f"action_{k}": v for k, v in summary["by_action"].items()}
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            if len(drift):
+                drift.to_csv(Path(tmp) / "drift.csv", index=False)
+            (Path(tmp) / "score_summary.json").write_text(
+                json.dumps(dict(summary), indent=2, default=str))
+            mlflow.log_artifacts(tmp, artifact_path="scoring")
+        return run.info.run_id
 
 
 def alias_version(name: str, alias: str) -> str | None:

@@ -10,14 +10,11 @@ snapshot's customers and calibrates the defection model on the other half
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import duckdb
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
@@ -25,6 +22,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from features.build import feature_table
 from models.baselines import BGNBD_FEATURES, BGNBDBaseline, with_bgnbd_features
 from models.calibration import ProbabilityCalibrator, split_for_calibration
+from models.scorer import save_fitted
 from models.stages import STAGES
 from models.train import (
     FeatureFrame,
@@ -154,19 +152,6 @@ def fit_models(frame: pd.DataFrame, params: Params) -> tuple[dict[str, Any], dic
     return fitted, summary
 
 
-def save_models(fitted: dict[str, Any], out_dir: Path) -> None:
-    """Write the fitted models into ``out_dir`` (LightGBM text, joblib, JSON)."""
-    for name in ("defection", "defection_rfm", "transition", "value"):
-        model: TrainedModel = fitted[name]
-        model.booster.save_model(str(out_dir / f"{name}.txt"),
-                                 num_iteration=model.best_iteration)
-        (out_dir / f"{name}.json").write_text(json.dumps(model.metadata(), indent=2))
-    joblib.dump(fitted["calibrator"], out_dir / "calibrator.joblib")
-    joblib.dump(fitted["bgnbd"], out_dir / "bgnbd.joblib")
-    for name in ("feature_frame", "feature_frame_rfm"):
-        (out_dir / f"{name}.json").write_text(json.dumps(fitted[name].to_dict(), indent=2))
-
-
 def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, Any]:
     """Train the models; return the summary written to ``reports/train.json``."""
     params = params or load_params()
@@ -176,7 +161,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     fitted, summary = fit_models(frame, params)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     with atomic_path(paths.models, directory=True) as tmp:
-        save_models(fitted, tmp)
+        save_fitted(fitted, tmp)
     summary["mlflow"] = tracking.log_training(params, paths, frame, fitted, summary)
     write_json(summary, paths.train_report)
     log.info("train: defection model %s BG/NBD features, calibrated by %s; %.1f s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
 
 import numpy as np
@@ -21,6 +22,7 @@ from models.actions import (
     PolicyError,
     PolicyRule,
     RiskBands,
+    TierCuts,
     ValueTiers,
     risk_label,
     value_tier,
@@ -155,6 +157,48 @@ def test_absolute_cuts_may_exceed_one_and_groups_are_refused_with_them():
         value_tier([1, 2], tiers, groups=[0, 1])
     with pytest.raises(ValueError, match=r"1 of 2 values are infinite"):
         value_tier([1, np.inf], tiers)
+
+
+def test_fitted_cuts_tier_new_customers_against_the_reference():
+    reference = np.arange(1, 11, dtype=float)  # quantiles 5.5 and 8.2
+    cuts = ValueTiers().fit(reference)
+    assert cuts.cuts == {"*": pytest.approx((5.5, 8.2))} and cuts.side == "left"
+    # A new batch is tiered by the reference's amounts, not by its own quantiles.
+    assert list(cuts.apply([5.5, 5.6, 8.2, 8.3, 0.0])) == [
+        "low", "medium", "medium", "high", "low"]
+    # One customer alone gets the same tier as inside a batch.
+    assert [cuts.apply([v])[0] for v in (5.6, 8.3)] == ["medium", "high"]
+
+
+def test_fitted_cuts_per_group_and_round_trip():
+    values = [1, 2, 3, 4, 100, 200, 300, 400]
+    groups = ["prospect"] * 4 + ["buyer"] * 4
+    cuts = ValueTiers(cuts=(0.5, 0.75)).fit(values, groups)
+    assert cuts.grouped and set(cuts.cuts) == {"prospect", "buyer"}
+    assert list(cuts.apply([3, 300], ["prospect", "buyer"])) == ["medium", "medium"]
+    assert list(cuts.apply([3, 3], ["prospect", "buyer"])) == ["medium", "low"]
+    back = TierCuts.from_dict(json.loads(json.dumps(cuts.to_dict())))
+    assert back == cuts
+    with pytest.raises(ValueError, match=r"these cuts are per group .*pass the group"):
+        cuts.apply([1.0])
+    with pytest.raises(ValueError, match=r"no cuts for the groups \['lead'\]"):
+        cuts.apply([1.0], ["lead"])
+
+
+def test_absolute_fitted_cuts_move_a_value_at_a_cut_up():
+    cuts = ValueTiers(method="absolute", cuts=(100, 500)).fit([1.0, 2.0])
+    assert cuts.side == "right" and cuts.cuts == {"*": (100.0, 500.0)}
+    assert list(cuts.apply([100, 500, 99])) == ["medium", "high", "low"]
+    with pytest.raises(ValueError, match="do not pass groups"):
+        cuts.apply([1.0], ["buyer"])
+
+
+def test_cuts_of_a_group_without_reference_values_give_no_tier():
+    cuts = TierCuts({"prospect": (np.nan, np.nan), "buyer": (1.0, 2.0)})
+    out = cuts.apply([5.0, 5.0], ["prospect", "buyer"])
+    assert pd.isna(out[0]) and out[1] == "high"
+    with pytest.raises(ValueError, match="decrease"):
+        TierCuts({"*": (3.0, 1.0)})
 
 
 # --------------------------------------------------------------------------

@@ -405,6 +405,8 @@ def _sentence(driver: str, values: dict[str, object], **kwargs: object) -> tuple
      "relationship type: self_service"),
     ("bgnbd_p_alive", {"bgnbd_p_alive": 0.349}, "purchase pattern gives a 35% chance of "
                                                  "still being active"),
+    ("bgnbd_p_alive", {"bgnbd_p_alive": 0.998, "bgnbd_p_no_purchase": 0.61},
+     "purchase pattern gives a 61% chance of no purchase in the coming period"),
     ("chat_unresolved_28d", {"chat_unresolved_28d": 3, "chat_count_28d": 5},
      "3 unresolved chats in the last 28 days"),
 ], ids=lambda v: v if isinstance(v, str) and " " not in v else None)

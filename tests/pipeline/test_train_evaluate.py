@@ -11,29 +11,15 @@ import pytest
 from mlflow import MlflowClient
 
 from models.scorer import load_fitted, predict_all
-from pipeline import evaluate, features, generate, labels, train, validate
-from pipeline.config import Paths, load_params
+from pipeline import evaluate, train
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    paths = Paths(root)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    params = load_params(overrides={
-        "generate.size": "tiny",
-        **{f"data.{t}": str(paths.demo_input(t))
-           for t in ("transactions", "interactions", "customers")}})
-    for stage in (generate, validate, features, labels):
-        stage.main(params, paths)
-    summary = train.main(params, paths)
-    metrics = evaluate.main(params, paths)
-    yield params, paths, summary, metrics, uri
-    mp.undo()
+@pytest.fixture
+def project(trained_project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_project[4])
+    return trained_project
 
 
 def test_models_and_reports_are_written(project):
