@@ -14,7 +14,7 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make bench  - feature benchmark (bench/features.py)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version' || exit 1
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -261,6 +261,10 @@ class Decisions:
         Reason columns per row.
     satisfaction_scale
         Highest satisfaction score, for the reason sentences.
+    reason_method
+        How the defection model's predictions are split into reasons
+        (:func:`models.reasons.contributions`): ``"path"`` (fast, for batches)
+        or ``"treeshap"``.
     """
 
     stage_rules: StageRules
@@ -270,6 +274,7 @@ class Decisions:
     horizon_days: float
     n_reasons: int = N_REASONS
     satisfaction_scale: float | None = 5.0
+    reason_method: str = "path"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,6 +285,7 @@ class Decisions:
             "horizon_days": self.horizon_days,
             "n_reasons": self.n_reasons,
             "satisfaction_scale": self.satisfaction_scale,
+            "reason_method": self.reason_method,
         }
 
     @classmethod
@@ -292,6 +298,7 @@ class Decisions:
             horizon_days=float(data["horizon_days"]),
             n_reasons=int(data["n_reasons"]),
             satisfaction_scale=data["satisfaction_scale"],
+            reason_method=data["reason_method"],
         )
 
     def tier_groups(self, stage: pd.Series) -> np.ndarray | None:
@@ -337,7 +344,8 @@ class Scorer:
               reference: pd.DataFrame, stage_rules: StageRules, risk_bands: RiskBands,
               value_tiers: ValueTiers, rank_prospects_separately: bool,
               policy: ActionPolicy, horizon_days: float,
-              satisfaction_scale: float | None = 5.0, drift_bins: int = 10) -> Scorer:
+              satisfaction_scale: float | None = 5.0, reason_method: str = "path",
+              drift_bins: int = 10) -> Scorer:
         """Freeze the decisions on a reference population and bundle everything.
 
         Parameters
@@ -372,7 +380,8 @@ class Scorer:
         decisions = Decisions(stage_rules=stage_rules, risk_bands=risk_bands,
                               value_cuts=value_cuts, policy=policy,
                               horizon_days=float(horizon_days),
-                              satisfaction_scale=satisfaction_scale)
+                              satisfaction_scale=satisfaction_scale,
+                              reason_method=reason_method)
         drift_frame = rows[list(_drift_columns(feature_schema))].assign(
             p_defect=pred["p_defect"].where(rows["stage"].astype(str) != "prospect"))
         drift = DriftReference.fit(drift_frame, bins=drift_bins)
@@ -461,7 +470,8 @@ class Scorer:
                                columns=[f"reason_{i + 1}" for i in range(d.n_reasons)],
                                dtype=object)
         if buyer.any():
-            contrib = contributions(self.fitted["defection"], X[buyer])
+            contrib = contributions(self.fitted["defection"], X[buyer],
+                                    method=d.reason_method)
             found = top_reasons(contrib, with_bg[buyer], k=d.n_reasons,
                                 satisfaction_scale=d.satisfaction_scale)
             for column in reasons.columns:

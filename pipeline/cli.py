@@ -5,7 +5,8 @@ traceback is printed); 2 wrong command-line usage; 3 invalid ``params.yaml``;
 4 unusable input data (missing file or column, nothing parseable); 5 the model
 cannot be loaded (no such model, version or alias; tracking store unreachable);
 6 the model does not fit the features or params (other feature schema, other
-stage rules); 7 drift above the threshold under ``churn score --fail-on-drift``.
+stage rules); 7 drift above the threshold under ``churn score --fail-on-drift``;
+8 a sink cannot be written (DuckDB file in use, PostgreSQL unreachable).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rich.table import Table
 from pipeline.config import PATHS, ConfigError, Params, load_params
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3, 4
-EXIT_MODEL, EXIT_MISMATCH, EXIT_DRIFT = 5, 6, 7
+EXIT_MODEL, EXIT_MISMATCH, EXIT_DRIFT, EXIT_SINK = 5, 6, 7, 8
 
 app = typer.Typer(help="Customer lifecycle and churn pipeline.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -57,7 +58,7 @@ def _override_value(text: str) -> Any:
 
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a date-shaped impossible date
         return text
 
 
@@ -74,10 +75,12 @@ def _params(path: Path | None, overrides: list[str] | None) -> Params:
 def _scoring_errors() -> list[tuple[tuple[type[BaseException], ...], str, int]]:
     from models.scorer import SchemaMismatchError
     from pipeline.score import DriftError, ModelMismatchError, ModelUnavailableError
+    from pipeline.sinks import SinkError
 
     return [((ModelUnavailableError,), "model unavailable", EXIT_MODEL),
             ((ModelMismatchError, SchemaMismatchError), "model mismatch", EXIT_MISMATCH),
-            ((DriftError,), "drift", EXIT_DRIFT)]
+            ((DriftError,), "drift", EXIT_DRIFT),
+            ((SinkError,), "sink error", EXIT_SINK)]
 
 
 def run_stage(stage: Callable[..., Any], params_path: Path | None = None,

@@ -346,6 +346,7 @@ class ScoreParams(_Section):
     as_of: dt.date | None = None  # null: the day after the last event of the clean tables
     model_uri: str | None = None  # null: models:/<train.registered_model>@champion
     chunk_rows: int = Field(default=200_000, ge=1_000)
+    reason_method: Literal["path", "treeshap"] = "path"
     drift: DriftParams = Field(default_factory=DriftParams)
     sinks: SinksParams = Field(default_factory=SinksParams)
     risk_bands: RiskBandsParams = Field(default_factory=RiskBandsParams)

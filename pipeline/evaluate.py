@@ -191,6 +191,7 @@ def build_scorer(fitted: dict[str, Any], params: Params, reference: pd.DataFrame
         policy=ActionPolicy.from_rules([rule.model_dump() for rule in s.policy]),
         horizon_days=params.labels.horizon_days,
         satisfaction_scale=params.data.satisfaction_range[1],
+        reason_method=s.reason_method,
         drift_bins=s.drift.bins,
     )
 

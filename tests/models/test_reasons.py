@@ -16,6 +16,7 @@ from scipy.special import expit
 from features.build import KEY_COLUMNS, FeatureSpec, feature_table
 from models.reasons import (
     BIAS_COLUMN,
+    CONTRIBUTION_METHODS,
     OTHER_GROUP,
     REASON_GROUPS,
     contributions,
@@ -107,10 +108,11 @@ def _probe_rows() -> pd.DataFrame:
 # --------------------------------------------------------------------------
 
 
-def test_contributions_sum_to_the_raw_score(fitted):
+@pytest.mark.parametrize("method", CONTRIBUTION_METHODS)
+def test_contributions_sum_to_the_raw_score(fitted, method):
     model, spec = fitted
     X = spec.transform(_customers(500, 3))
-    contrib = contributions(model, X)
+    contrib = contributions(model, X, method=method)
     assert list(contrib.columns) == [*model.feature_names, BIAS_COLUMN]
     assert contrib.index.equals(X.index)
     assert (contrib.dtypes == np.float64).all()
@@ -127,14 +129,44 @@ def test_contributions_sum_to_the_raw_score(fitted):
         3 * spread[unrelated].max()
 
 
-def test_contributions_of_one_row_and_of_no_rows(fitted):
+@pytest.mark.parametrize("method", CONTRIBUTION_METHODS)
+def test_contributions_of_one_row_and_of_no_rows(fitted, method):
     model, spec = fitted
     X = spec.transform(_customers(20, 4))
-    pd.testing.assert_frame_equal(contributions(model, X.iloc[[7]]),
-                                  contributions(model, X).iloc[[7]])
-    empty = contributions(model, X.iloc[:0])
+    pd.testing.assert_frame_equal(contributions(model, X.iloc[[7]], method=method),
+                                  contributions(model, X, method=method).iloc[[7]])
+    empty = contributions(model, X.iloc[:0], method=method)
     assert empty.shape == (0, len(model.feature_names) + 1)
     assert list(empty.columns) == [*model.feature_names, BIAS_COLUMN]
+
+
+def test_path_contributions_of_a_hand_made_stump():
+    # One tree, one split on x1 at 0.5: the root's expected raw score is the mean of
+    # the two leaves weighted by their counts; a row's move to its leaf goes to x1.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x0": rng.normal(size=400), "x1": np.r_[np.zeros(300), np.ones(100)]})
+    y = (X["x1"] > 0.5).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 2, "learning_rate": 1.0,
+                         "min_data_in_leaf": 1, "verbose": -1, "seed": 0},
+                        lgb.Dataset(X, y), num_boost_round=1)
+    model = TrainedModel(booster=booster, feature_names=("x0", "x1"), objective="binary",
+                         best_iteration=1, best_score=0.0, metric="binary_logloss")
+    tree = booster.dump_model()["tree_info"][0]["tree_structure"]
+    root = tree["internal_value"]
+    left, right = tree["left_child"]["leaf_value"], tree["right_child"]["leaf_value"]
+    out = contributions(model, X.iloc[[0, 399]], method="path")
+    assert out["x0"].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(out["x1"], [left - root, right - root])
+    np.testing.assert_allclose(out[BIAS_COLUMN], [root, root])
+    # On a stump, TreeSHAP and the path method agree (to the 6 significant digits in
+    # which LightGBM's model dump writes node values; the sums telescope exactly).
+    np.testing.assert_allclose(contributions(model, X.iloc[[0, 399]]), out, atol=1e-5)
+
+
+def test_an_unknown_contribution_method_is_refused(fitted):
+    model, spec = fitted
+    with pytest.raises(ValueError, match=r"method must be one of \('treeshap', 'path'\)"):
+        contributions(model, spec.transform(_customers(5, 1)), method="lime")
 
 
 def test_contributions_check_the_columns_and_the_model(fitted):

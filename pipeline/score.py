@@ -1,0 +1,370 @@
+"""DVC stage and batch job ``score``: every customer as of a date, into the analysts' tables.
+
+1. Load the scorer from the MLflow registry (``models:/<name>@champion`` unless
+   ``score.model_uri`` or ``--model-uri`` says otherwise) and check that it was
+   trained on the feature schema and stage rules of these params.
+2. Build the features as of the date (events on days before it) for every
+   customer seen before it, prospects included, bucket by bucket.
+3. Score them chunk by chunk (:meth:`models.scorer.Scorer.score`): stage, next
+   stage, calibrated defection probability, risk label, predicted value, value
+   at risk, value tier, action, the policy rule that chose it, three reasons.
+4. Compare the scored population with the training reference (population
+   stability index of every feature and of ``p_defect``).
+5. Write the rows to the sinks (Parquet dataset, DuckDB file, PostgreSQL when a
+   URL is given), replacing that date's rows, and the drift table beside them;
+   log the run to MLflow; write ``reports/score.json`` and print a summary.
+
+With ``fail_on_drift`` a drifted population is not published: the drift table
+and the report are written, the sinks are left as they were, and the job ends
+with :class:`DriftError` (exit code 7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.build import feature_table
+from features.engines.duckdb import build_features
+from features.schema import CUSTOMER_SCORES
+from models.scorer import Scorer, schema_difference
+from pipeline import tracking
+from pipeline.config import PATHS, Params, Paths, load_params
+from pipeline.features import feature_spec, open_clean, partitions_per_chunk
+from pipeline.io import write_json, write_parquet
+from pipeline.labels import stage_rules
+from pipeline.progress import steps
+
+log = logging.getLogger("churn")
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model to score with cannot be loaded (no such model, version or alias;
+    tracking server unreachable)."""
+
+
+class ModelMismatchError(ValueError):
+    """The model was trained on other features or other stage rules than params say."""
+
+
+class DriftError(RuntimeError):
+    """The scored population drifted from the training reference (``--fail-on-drift``)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A scorer with where it came from."""
+
+    scorer: Scorer
+    uri: str
+    name: str
+    version: str | None
+    run_id: str | None
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One structured log line: ``event key=value ...`` (values with spaces quoted)."""
+    def text(value: Any) -> str:
+        value = f"{value:.6g}" if isinstance(value, float) else str(value)
+        return f'"{value}"' if re.search(r"\s", value) or not value else value
+    log.info("%s %s", event, " ".join(f"{k}={text(v)}" for k, v in fields.items()))
+
+
+# --------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------
+
+
+def model_uri(params: Params) -> str:
+    """The model to score with: ``score.model_uri``, else the registered champion."""
+    return params.score.model_uri or f"models:/{params.train.registered_model}@{tracking.CHAMPION}"
+
+
+def load_model(params: Params) -> LoadedModel:
+    """Load the scorer behind :func:`model_uri`.
+
+    Raises
+    ------
+    ModelUnavailableError
+        Naming the URI and the tracking store, when the model, version or alias
+        does not exist or the store cannot be reached.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = model_uri(params)
+    tracking.configure(params)
+    try:
+        name, version, run_id = tracking.describe_model_uri(uri)
+        pyfunc = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelUnavailableError(
+            f"cannot load the model {uri} from the tracking store "
+            f"{tracking.masked_tracking_uri()}: {first}. Train and register one "
+            "(`dvc repro evaluate`), set the alias (see README, 'Promote a model'), or pass "
+            "--model-uri") from None
+    scorer = getattr(pyfunc.unwrap_python_model(), "scorer", None)
+    if not isinstance(scorer, Scorer):
+        raise ModelUnavailableError(f"{uri} is not a scorer of this pipeline (its python model "
+                                    f"is {type(pyfunc.unwrap_python_model()).__name__})")
+    run_id = run_id or pyfunc.metadata.run_id
+    return LoadedModel(scorer=scorer, uri=uri, name=name, version=version, run_id=run_id)
+
+
+def check_compatible(scorer: Scorer, params: Params) -> None:
+    """Refuse a scorer trained on other features or other stage rules than params say.
+
+    Raises
+    ------
+    ModelMismatchError
+        Naming every difference.
+    """
+    spec = feature_spec(params)
+    expected = {c.name: c.dtype for c in feature_table(spec).columns}
+    problems = [f"features: {p}" for p in schema_difference(scorer.feature_schema, expected)]
+    bundled = scorer.decisions.stage_rules
+    wanted = stage_rules(params)
+    problems += [f"stages.{k}: the model has {v!r}, params say {getattr(wanted, k)!r}"
+                 for k, v in vars(bundled).items() if getattr(wanted, k) != v]
+    if problems:
+        raise ModelMismatchError(
+            "the model does not fit these params (" + "; ".join(problems) + "). Score with the "
+            "params the model was trained with, or retrain (`dvc repro`)")
+
+
+# --------------------------------------------------------------------------
+# Features and scores
+# --------------------------------------------------------------------------
+
+
+def default_as_of(span: tuple[dt.date, dt.date]) -> dt.date:
+    """The day after the last event: every event counts."""
+    return span[1] + dt.timedelta(days=1)
+
+
+def _feature_parts(params: Params, paths: Paths, out_dir: Path,
+                   progress: Any) -> tuple[dt.date, list[Path]]:
+    """Build the features as of the scoring date into ``out_dir``; return the date
+    and the Parquet parts."""
+    con, clean, span = open_clean(params, paths)
+    as_of = params.score.as_of or default_as_of(span)
+    if as_of <= span[0]:
+        from pipeline.features import NoEventsError
+
+        raise NoEventsError(f"score.as_of {as_of} is not after the first event ({span[0]}): "
+                            "no customer has any event before it; pick a later date")
+    f = params.features
+    build_features(con, clean=clean, cutoffs=[as_of], spec=feature_spec(params),
+                   out_dir=out_dir, partitions_per_chunk=partitions_per_chunk(
+                       con, clean, f.events_per_chunk),
+                   workers=f.workers, progress=progress)
+    con.close()
+    return as_of, sorted(out_dir.glob("*.parquet"))
+
+
+def _chunks(parts: list[Path], rows: int) -> Iterator[pd.DataFrame]:
+    for part in parts:
+        file = pq.ParquetFile(part)
+        for batch in file.iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+
+
+def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
+                   scored_at: dt.datetime, progress: Any = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the feature parts chunk by chunk.
+
+    Returns the scored rows (every column of ``CUSTOMER_SCORES``, sorted by
+    ``customer_id``) and the drift frame (the drifted columns plus ``p_defect``).
+    """
+    scorer = model.scorer
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    drift_columns = list(scorer.drift.columns) if scorer.drift is not None else []
+    feature_drift = [c for c in drift_columns if c != "p_defect"]
+    scored, drift_rows, done = [], [], 0
+    for chunk in _chunks(parts, chunk_rows):
+        out = scorer.score(chunk)
+        scored.append(out)
+        if drift_columns:
+            drift_rows.append(chunk[feature_drift].reset_index(drop=True)
+                              .assign(p_defect=out["p_defect"].to_numpy()))
+        done += len(chunk)
+        if progress is not None:
+            progress("score", done, total)
+    if not scored:
+        raise ValueError("no customer to score")
+    rows = pd.concat(scored, ignore_index=True)
+    rows["model_name"] = model.name
+    rows["model_version"] = model.version
+    rows["run_id"] = model.run_id
+    rows["scored_at"] = pd.Timestamp(scored_at)
+    order = rows["customer_id"].argsort(kind="stable")
+    rows = rows.iloc[order].reset_index(drop=True)[CUSTOMER_SCORES.names]
+    drift = pd.concat(drift_rows, ignore_index=True) if drift_rows else pd.DataFrame()
+    return rows, drift
+
+
+def summarize(scores: pd.DataFrame) -> dict[str, Any]:
+    """Counts and value at risk by stage, risk label and action."""
+    def counts(column: str) -> dict[str, int]:
+        return {str(k): int(v) for k, v in scores[column].value_counts(dropna=False)
+                .sort_index().items()}
+
+    by = (scores.groupby(["stage", "action"], observed=True)
+          .agg(customers=("customer_id", "size"), value_at_risk=("value_at_risk", "sum"))
+          .reset_index())
+    return {
+        "customers": len(scores),
+        "by_stage": counts("stage"),
+        "by_risk": {("none (prospect)" if k in ("None", "nan") else k): v
+                    for k, v in counts("risk_label").items()},
+        "by_action": counts("action"),
+        "value_at_risk": round(float(scores["value_at_risk"].sum()), 2),
+        "stage_x_action": [
+            {"stage": r.stage, "action": r.action, "customers": int(r.customers),
+             "value_at_risk": round(float(r.value_at_risk), 2)}
+            for r in by.itertuples()],
+    }
+
+
+# --------------------------------------------------------------------------
+# The job
+# --------------------------------------------------------------------------
+
+
+def open_sinks(params: Params, paths: Paths) -> list[Any]:
+    """The sinks params ask for."""
+    from pipeline import sinks as sink_lib
+
+    s = params.score.sinks
+    out: list[Any] = []
+    if s.parquet:
+        out.append(sink_lib.ParquetSink(paths.scores))
+    if s.duckdb:
+        out.append(sink_lib.DuckDBSink(paths.scores_db))
+    url = s.postgres.resolved_url
+    if url:
+        out.append(sink_lib.PostgresSink(url, schema=s.postgres.db_schema,
+                                         table=s.postgres.table))
+    return out
+
+
+def main(params: Params | None = None, paths: Paths | None = None, *,
+         fail_on_drift: bool = False) -> dict[str, Any]:
+    """Score every customer as of ``score.as_of``; return the summary of ``reports/score.json``.
+
+    Raises
+    ------
+    ModelUnavailableError, ModelMismatchError
+        Before any work, when the model cannot be loaded or does not fit params.
+    DriftError
+        With ``fail_on_drift``, when a feature or ``p_defect`` drifted; nothing is
+        written to the sinks then.
+    """
+    params = params or load_params()
+    paths = paths or PATHS
+    started = time.perf_counter()
+    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    model = load_model(params)
+    check_compatible(model.scorer, params)
+    log_event("score.model", uri=model.uri, name=model.name, version=model.version,
+              run_id=model.run_id)
+    sinks = open_sinks(params, paths)
+
+    with steps("score") as progress, tempfile.TemporaryDirectory(
+            prefix=".score-features-", dir=paths.root) as tmp:
+        t0 = time.perf_counter()
+        as_of, parts = _feature_parts(params, paths, Path(tmp), progress)
+        log_event("score.features", as_of=as_of, seconds=round(time.perf_counter() - t0, 1))
+        t0 = time.perf_counter()
+        scores, drift_frame = score_features(model, parts, chunk_rows=params.score.chunk_rows,
+                                             scored_at=scored_at, progress=progress)
+    log_event("score.scored", customers=len(scores), seconds=round(time.perf_counter() - t0, 1))
+
+    threshold = params.score.drift.threshold
+    drift = (model.scorer.drift.compare(drift_frame, threshold=threshold)
+             if model.scorer.drift is not None else pd.DataFrame())
+    drift_file = paths.drift / f"as_of={as_of.isoformat()}" / "drift.parquet"
+    if len(drift):
+        write_parquet(pa.Table.from_pandas(drift.assign(as_of=as_of), preserve_index=False),
+                      drift_file)
+    drifted = drift[drift["drifted"]] if len(drift) else drift
+    for row in drifted.itertuples():
+        log.warning("drift: %s PSI %.3f above %.2f", row.column, row.psi, threshold)
+
+    summary: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "scored_at": scored_at.isoformat(),
+        "model": {"uri": model.uri, "name": model.name, "version": model.version,
+                  "run_id": model.run_id},
+        **summarize(scores),
+        "drift": {
+            "threshold": threshold,
+            "drifted": drifted["column"].tolist() if len(drifted) else [],
+            "max_psi": float(drift["psi"].max()) if len(drift) else None,
+            "p_defect_psi": (float(drift.loc[drift["column"] == "p_defect", "psi"].iloc[0])
+                             if len(drift) and (drift["column"] == "p_defect").any() else None),
+            "table": str(drift_file) if len(drift) else None,
+        },
+        "published": not (fail_on_drift and len(drifted)),
+        "outputs": {},
+    }
+    if summary["published"]:
+        for sink in sinks:
+            t0 = time.perf_counter()
+            where = sink.write(scores, as_of)
+            summary["outputs"][sink.name] = where
+            log_event("score.write", sink=sink.name, rows=len(scores), where=where,
+                      seconds=round(time.perf_counter() - t0, 1))
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    summary["mlflow_run_id"] = tracking.log_scoring(params, summary, drift)
+    write_json(summary, paths.score_report)
+    print_summary(summary)
+    if not summary["published"]:
+        raise DriftError(
+            f"{len(drifted)} columns drifted above PSI {threshold} "
+            f"({', '.join(drifted['column'].head(5))}{', ...' if len(drifted) > 5 else ''}); "
+            f"scores not published. Drift table: {drift_file}")
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The end-of-job summary, as a table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    head = (f"scored {summary['customers']:,} customers as of {summary['as_of']} with "
+            f"{summary['model']['name']} v{summary['model']['version']}; value at risk "
+            f"{summary['value_at_risk']:,.2f}")
+    console.print(head, highlight=False)
+    table = Table("stage", "action", "customers", "value at risk", box=None,
+                  header_style="bold")
+    for row in summary["stage_x_action"]:
+        table.add_row(row["stage"], row["action"], f"{row['customers']:,}",
+                      f"{row['value_at_risk']:,.2f}")
+    console.print(table)
+    drift = summary["drift"]
+    console.print(f"drift: {len(drift['drifted'])} columns above PSI {drift['threshold']}"
+                  + (f" ({', '.join(drift['drifted'][:5])})" if drift["drifted"] else ""),
+                  highlight=False)
+    for name, where in summary["outputs"].items():
+        console.print(f"{name}: {where}", highlight=False)
+
+
+if __name__ == "__main__":
+    from pipeline.cli import run_stage
+
+    run_stage(main)

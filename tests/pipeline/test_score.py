@@ -1,0 +1,281 @@
+"""Batch scoring on the tiny demo: the scored rows, the registered pyfunc, sinks, exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.build import feature_table
+from features.schema import CUSTOMER_SCORES
+from models.actions import ACTIONS, RISK_LABELS, VALUE_TIERS
+from models.scorer import SCORE_COLUMNS, ChurnScorer, SchemaMismatchError, Scorer
+from models.stages import STAGES
+from pipeline import cli, score
+from pipeline.features import feature_spec
+from pipeline.tracking import scoring_example
+
+pytestmark = pytest.mark.slow
+
+
+def read_parquet_scores(paths) -> pd.DataFrame:
+    return duckdb.sql(
+        f"SELECT * FROM read_parquet('{paths.scores}/*/*.parquet', hive_partitioning=true)"
+    ).df()
+
+
+def read_duckdb_scores(paths) -> pd.DataFrame:
+    with duckdb.connect(str(paths.scores_db), read_only=True) as con:
+        return con.sql("SELECT * FROM customer_scores").df()
+
+
+@pytest.fixture
+def project(trained_project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_project[4])
+    monkeypatch.setattr(score, "PATHS", trained_project[1])
+    return trained_project
+
+
+@pytest.fixture(scope="module")
+def first_run(trained_project):
+    params, paths, *_, uri = trained_project
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        return params, paths, score.main(params, paths)
+
+
+@pytest.fixture
+def scored(project, first_run):
+    return first_run
+
+
+def feature_rows(paths, as_of: dt.date) -> pd.DataFrame:
+    """The feature table as of a date, built the way the score stage builds it."""
+    frame = pd.read_parquet(paths.features)
+    return frame[pd.to_datetime(frame["cutoff"]).dt.date == as_of].reset_index(drop=True)
+
+
+def test_every_customer_gets_one_complete_row(scored):
+    params, paths, summary = scored
+    rows = read_parquet_scores(paths)
+    last = dt.date.fromisoformat(json.loads(paths.features_report.read_text())["last_event"])
+    assert summary["as_of"] == (last + dt.timedelta(days=1)).isoformat()
+    index = pd.read_parquet(paths.customer_index)
+    assert len(rows) == summary["customers"] == len(index)  # everyone has an event before
+    assert rows["customer_id"].is_unique
+    assert set(rows.columns) == set(CUSTOMER_SCORES.names)
+    assert set(rows["stage"]) <= set(STAGES) and set(rows["next_stage"]) <= set(STAGES)
+    assert set(rows["action"]) <= set(ACTIONS)
+    assert set(rows["value_tier"]) <= set(VALUE_TIERS)
+    prospect = rows["stage"] == "prospect"
+    assert prospect.any() and (~prospect).any()
+    assert rows.loc[prospect, ["p_defect", "risk_label", "value_at_risk", "reason_1"]
+                    ].isna().all().all()
+    buyers = rows[~prospect]
+    assert buyers["p_defect"].between(0, 1).all()
+    assert set(buyers["risk_label"]) <= set(RISK_LABELS)
+    np.testing.assert_allclose(buyers["value_at_risk"],
+                               buyers["p_defect"] * buyers["predicted_value"])
+    rules = {r.name for r in params.score.policy}
+    assert set(rows["action_rule"]) <= rules
+    # Every buyer whose risk is above the base rate has at least one reason.
+    risky = buyers[buyers["risk_label"].isin(["high", "critical"])]
+    assert len(risky) and risky["reason_1"].notna().all()
+    assert (rows["model_version"] == "1").all() and rows["run_id"].notna().all()
+    assert summary["value_at_risk"] == pytest.approx(buyers["value_at_risk"].sum(), rel=1e-6)
+    assert sum(summary["by_stage"].values()) == len(rows)
+
+
+def test_both_default_sinks_hold_the_same_rows(scored):
+    _, paths, summary = scored
+    a = read_parquet_scores(paths).sort_values("customer_id").reset_index(drop=True)
+    b = read_duckdb_scores(paths).sort_values("customer_id").reset_index(drop=True)
+    assert len(a) == len(b) == summary["customers"]
+    for column in ("customer_id", "stage", "action", "risk_label", "reason_1"):
+        assert a[column].astype(object).where(a[column].notna(), None).tolist() == \
+            b[column].astype(object).where(b[column].notna(), None).tolist(), column
+    np.testing.assert_allclose(a["p_defect"], b["p_defect"])
+    with duckdb.connect(str(paths.scores_db), read_only=True) as con:
+        summary_rows = con.sql("SELECT sum(customers) FROM action_summary").fetchall()
+        assert summary_rows[0][0] == summary["customers"]
+
+
+def test_rescoring_a_date_replaces_its_rows_and_keeps_other_dates(scored):
+    params, paths, first = scored
+    again = score.main(params, paths)
+    assert again["as_of"] == first["as_of"]
+    earlier = dt.date.fromisoformat(first["as_of"]) - dt.timedelta(days=30)
+    other = score.main(params.model_copy(update={"score": params.score.model_copy(
+        update={"as_of": earlier})}), paths)
+    for rows in (read_parquet_scores(paths), read_duckdb_scores(paths)):
+        dates = pd.to_datetime(rows["as_of"]).dt.date
+        counts = dates.value_counts()
+        assert counts[dt.date.fromisoformat(first["as_of"])] == first["customers"]
+        assert counts[earlier] == other["customers"]
+        assert not rows.assign(as_of=dates).duplicated(["as_of", "customer_id"]).any()
+    with duckdb.connect(str(paths.scores_db), read_only=True) as con:
+        latest = con.sql("SELECT DISTINCT as_of FROM latest_scores").fetchall()
+    assert [d for (d,) in latest] == [dt.date.fromisoformat(first["as_of"])]
+
+
+def test_registered_pyfunc_gives_the_rows_of_in_process_scoring(scored):
+    params, paths, summary = scored
+    as_of = dt.date.fromisoformat(summary["as_of"])
+    spec_columns = feature_table(feature_spec(params)).names
+    frame = _features_as_of(params, paths, as_of)[spec_columns]
+    model = mlflow.pyfunc.load_model(f"models:/{params.train.registered_model}@champion")
+    served = model.predict(scoring_example(frame.assign(cutoff=frame["cutoff"].astype(str))))
+    direct = Scorer.load(paths.scorer).score(frame)
+    written = read_parquet_scores(paths)
+    written = written[pd.to_datetime(written["as_of"]).dt.date == as_of]
+    written = written.set_index("customer_id").loc[direct["customer_id"]].reset_index()
+    assert list(served.columns) == list(SCORE_COLUMNS)
+    for other in (served, written):
+        for column in SCORE_COLUMNS:
+            left, right = direct[column], other[column]
+            if column == "as_of":
+                assert (pd.to_datetime(left) == pd.to_datetime(right)).all()
+            elif pd.api.types.is_float_dtype(left):
+                np.testing.assert_allclose(left.to_numpy(float), right.to_numpy(float),
+                                           rtol=1e-9, err_msg=column)
+            else:
+                assert (left.astype(object).where(left.notna(), None).tolist()
+                        == right.astype(object).where(right.notna(), None).tolist()), column
+
+
+def _features_as_of(params, paths, as_of):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        got, parts = score._feature_parts(
+            params.model_copy(update={"score": params.score.model_copy(
+                update={"as_of": as_of})}), paths, Path(tmp), None)
+        assert got == as_of
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def test_scoring_in_pieces_gives_the_same_rows_as_at_once(scored):
+    params, paths, summary = scored
+    scorer = Scorer.load(paths.scorer)
+    frame = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+    frame = frame[list(scorer.feature_schema)]
+    whole = scorer.score(frame)
+    pieces = pd.concat([scorer.score(frame.iloc[i:i + 37]) for i in range(0, len(frame), 37)],
+                       ignore_index=True)
+    pd.testing.assert_frame_equal(whole, pieces)
+
+
+def test_a_scorer_refuses_features_of_another_schema(scored):
+    params, paths, summary = scored
+    scorer = Scorer.load(paths.scorer)
+    frame = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+    frame = frame[list(scorer.feature_schema)].head(5)
+    with pytest.raises(SchemaMismatchError, match=r"missing columns \['recency_days'\]"):
+        scorer.score(frame.drop(columns="recency_days"))
+    with pytest.raises(SchemaMismatchError, match=r"unexpected columns \['shoe_size'\]"):
+        scorer.score(frame.assign(shoe_size=42.0))
+    with pytest.raises(SchemaMismatchError, match=r"frequency \(int32 expected, got string\)"):
+        scorer.score(frame.assign(frequency="many"))
+
+
+def _save_pyfunc(scorer: Scorer, tmp_path) -> str:
+    bundle, model_dir = tmp_path / "bundle", tmp_path / "model"
+    scorer.save(bundle)
+    mlflow.pyfunc.save_model(str(model_dir), python_model=ChurnScorer(),
+                             artifacts={"scorer": str(bundle)})
+    return str(model_dir)
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(cli.app, ["score", *args])
+    result.text = " ".join(result.output.split())  # log lines wrap on a narrow terminal
+    return result
+
+
+def test_exit_code_ok_and_summary(project):
+    result = invoke()
+    assert result.exit_code == cli.EXIT_OK, result.output
+    assert "scored" in result.text and "customers as of" in result.text
+
+
+def test_exit_code_for_a_missing_model(project):
+    result = invoke("--model-uri", "models:/no-such-model@champion")
+    assert result.exit_code == cli.EXIT_MODEL
+    assert "cannot load the model models:/no-such-model@champion" in result.text
+
+
+def test_exit_code_for_a_model_of_another_feature_schema(project, tmp_path):
+    scorer = Scorer.load(project[1].scorer)
+    schema = dict(scorer.feature_schema)
+    schema["shoe_size"] = "double"
+    other = Scorer(scorer.fitted, scorer.decisions, schema, scorer.drift)
+    result = invoke("--model-uri", _save_pyfunc(other, tmp_path))
+    assert result.exit_code == cli.EXIT_MISMATCH, result.output
+    assert "shoe_size" in result.text
+
+
+def test_exit_code_for_a_model_of_other_stage_rules(project, tmp_path):
+    scorer = Scorer.load(project[1].scorer)
+    rules = dataclasses.replace(scorer.decisions.stage_rules, lost_after_days=400)
+    other = Scorer(scorer.fitted, dataclasses.replace(scorer.decisions, stage_rules=rules),
+                   scorer.feature_schema, scorer.drift)
+    result = invoke("--model-uri", _save_pyfunc(other, tmp_path))
+    assert result.exit_code == cli.EXIT_MISMATCH, result.output
+    assert "stages.lost_after_days" in result.text
+
+
+def test_exit_code_for_drift_publishes_nothing(project):
+    paths = project[1]
+    before = read_duckdb_scores(paths) if paths.scores_db.exists() else None
+    result = invoke("--fail-on-drift", "--as-of", "2022-03-01",
+                    "-S", "score.drift.threshold=0.05")
+    assert result.exit_code == cli.EXIT_DRIFT, result.output
+    assert "scores not published" in result.text
+    report = json.loads(paths.score_report.read_text())
+    assert report["published"] is False and report["drift"]["drifted"]
+    after = read_duckdb_scores(paths) if paths.scores_db.exists() else None
+    if before is None:
+        assert after is None
+    else:
+        assert len(after) == len(before)
+        assert dt.date(2022, 3, 1) not in set(pd.to_datetime(after["as_of"]).dt.date)
+
+
+def test_exit_code_for_a_date_before_any_event(project):
+    result = invoke("--as-of", "1990-01-01")
+    assert result.exit_code == cli.EXIT_INPUT
+    assert "not after the first event" in result.text
+
+
+def test_exit_code_for_a_malformed_date(project):
+    result = invoke("--as-of", "2024-13-45")
+    assert result.exit_code == cli.EXIT_CONFIG
+    assert "score.as_of" in result.text
+
+
+def test_exit_code_for_a_sink_in_use(project):
+    import subprocess
+    import sys
+
+    paths = project[1]
+    # Another process holds the DuckDB file open for writing.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(60)", str(paths.scores_db)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = invoke()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == cli.EXIT_SINK, result.output
+    assert "in use by another process" in result.text
