@@ -466,21 +466,53 @@ class DriftReference:
             named), has one twice, a numeric column holds values that are not
             numbers, or ``threshold`` is not a finite number >= 0.
         """
+        return self.compare_counts(self.counts(frame), threshold=threshold, epsilon=epsilon)
+
+    def counts(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Rows of ``frame`` in each bin of each reference column.
+
+        Counts of several parts of a population add up (``np.add``) to the counts
+        of the whole, so a population scored in chunks is compared with
+        :meth:`compare_counts` without holding it in memory at once.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`compare`.
+        """
+        if len(frame) == 0:
+            raise ValueError("DriftReference.compare: the current frame has no rows")
+        _check_columns(frame, list(self.columns), "DriftReference.compare: the current frame")
+        out = {}
+        for name, profile in self.columns.items():
+            try:
+                shares = profile.shares_of(frame[name])
+            except ValueError as err:
+                raise ValueError(f"DriftReference.compare: column {name!r}: {err}") from None
+            out[name] = np.rint(shares * len(frame))
+        return out
+
+    def compare_counts(self, counts: Mapping[str, np.ndarray], *, threshold: float = 0.2,
+                       epsilon: float = 1e-4) -> pd.DataFrame:
+        """:meth:`compare` from bin counts (:meth:`counts`, possibly summed over chunks)."""
         if (isinstance(threshold, bool) or not isinstance(threshold, Real)
                 or not math.isfinite(threshold) or threshold < 0):
             raise ValueError(f"DriftReference.compare: threshold must be a finite number >= 0, "
                              f"got {threshold!r}")
-        if len(frame) == 0:
-            raise ValueError("DriftReference.compare: the current frame has no rows")
-        _check_columns(frame, list(self.columns), "DriftReference.compare: the current frame")
+        missing = [name for name in self.columns if name not in counts]
+        if missing:
+            raise ValueError(f"DriftReference.compare_counts: no counts for {missing}")
         rows = []
         for name, profile in self.columns.items():
-            try:
-                current = profile.shares_of(frame[name])
-            except ValueError as err:
-                raise ValueError(f"DriftReference.compare: column {name!r}: {err}") from None
+            bins = np.asarray(counts[name], dtype=np.float64)
+            total = float(bins.sum())
+            if bins.shape != (len(profile.shares),) or total <= 0:
+                raise ValueError(f"DriftReference.compare_counts: column {name!r}: expected "
+                                 f"{len(profile.shares)} bin counts with a positive total, got "
+                                 f"{bins.tolist()}")
+            current = bins / total
             rows.append((name, profile.kind, psi(profile.shares, current, epsilon=epsilon),
-                         profile.rows, len(frame), profile.missing_share, float(current[-1])))
+                         profile.rows, int(total), profile.missing_share, float(current[-1])))
         out = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS[:-1])).astype({
             "psi": "float64", "reference_rows": "int64", "current_rows": "int64",
             "reference_missing_share": "float64", "current_missing_share": "float64",

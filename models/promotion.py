@@ -42,11 +42,15 @@ def _gain(metric: str, new: float, old: float) -> float:
 
 
 def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None,
-           rule: PromotionRule) -> Decision:
+           rule: PromotionRule, *, same_models: bool = False) -> Decision:
     """Apply ``rule`` to the test metrics of the challenger and of the champion.
 
     Without a champion (first model, or a champion without the metrics) the
-    challenger is promoted.
+    challenger is promoted. With ``same_models`` (the challenger's fitted models
+    are byte for byte the champion's: only the decisions bundled with them, such
+    as the action policy or the risk bands, may differ) the challenger is
+    promoted: its metrics are the champion's, and its decisions are the newer
+    ones asked for.
     """
     keys = (_key(rule.metric), _key(rule.guard_metric))
     missing = [k for k in keys if k not in challenger]
@@ -56,6 +60,10 @@ def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None
     if champion is None or any(k not in champion for k in keys):
         return Decision(True, "no champion with comparable test metrics yet", new, None)
     old = {k: float(champion[k]) for k in keys}
+    if same_models:
+        return Decision(True, "same fitted models as the champion: only the bundled decisions "
+                        "(stage rules, risk bands, value tiers, action policy) may differ, and "
+                        "the newer ones are promoted", new, old)
     gain = _gain(rule.metric, new[keys[0]], old[keys[0]])
     guard = _gain(rule.guard_metric, new[keys[1]], old[keys[1]])
     if gain <= rule.min_improvement:

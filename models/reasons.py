@@ -95,8 +95,8 @@ _RECENT_DAYS = 90
 CONTRIBUTION_METHODS = ("treeshap", "path")
 
 
-def contributions(model: TrainedModel, X: pd.DataFrame, *,
-                  method: str = "treeshap") -> pd.DataFrame:
+def contributions(model: TrainedModel, X: pd.DataFrame, *, method: str = "treeshap",
+                  groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Per-row, per-feature contributions to the raw score of a single-output model.
 
     For the defection model the raw score is the log-odds of defection; for
@@ -132,13 +132,18 @@ def contributions(model: TrainedModel, X: pd.DataFrame, *,
         (``FeatureFrame.transform``). Not modified.
     method
         ``"treeshap"`` (default) or ``"path"``.
+    groups
+        Reason key -> features (see :func:`reason_groups`): when given, the
+        contributions come summed by group, as :func:`group_contributions` would
+        sum them, one column per group (faster with ``"path"``: the sums are
+        taken per tree leaf, not per row). Features in no group are left out.
 
     Returns
     -------
     pandas.DataFrame
-        On the index of ``X``: one ``float64`` column per ``model.feature_names``,
-        in order, then :data:`BIAS_COLUMN` (the same value on every row, the
-        expected raw score over the training data).
+        On the index of ``X``: one ``float64`` column per ``model.feature_names``
+        (or per group), in order, then :data:`BIAS_COLUMN` (the same value on
+        every row, the expected raw score over the training data).
 
     Raises
     ------
@@ -166,17 +171,26 @@ def contributions(model: TrainedModel, X: pd.DataFrame, *,
                          f"order: missing {missing}, unexpected {extra}; build it with the "
                          "FeatureFrame used in training")
     columns = [*model.feature_names, BIAS_COLUMN]
+    # Feature -> output column: the identity, or the features' groups summed.
+    projection = np.eye(len(model.feature_names))
+    if groups is not None:
+        per_feature = pd.DataFrame(np.eye(len(model.feature_names)),
+                                   columns=list(model.feature_names))
+        projection = _group_matrix(per_feature, groups)
+        columns = [*groups, BIAS_COLUMN]
     if not len(X):
         return pd.DataFrame(np.empty((0, len(columns))), index=X.index, columns=columns)
     if method == "path":
-        values = _path_contributions(model, X)
+        values = _path_contributions(model, X, projection)
     else:
         values = np.asarray(model.booster.predict(X, pred_contrib=True,
                                                   num_iteration=model.best_iteration),
                             dtype=np.float64)
-    if values.shape != (len(X), len(columns)):
-        raise ValueError(f"contributions: LightGBM returned shape {values.shape}, expected "
-                         f"{(len(X), len(columns))}")
+        if values.shape != (len(X), len(model.feature_names) + 1):
+            raise ValueError(f"contributions: LightGBM returned shape {values.shape}, "
+                             f"expected {(len(X), len(model.feature_names) + 1)}")
+        if groups is not None:
+            values = np.column_stack([values[:, :-1] @ projection, values[:, -1]])
     return pd.DataFrame(values, index=X.index, columns=columns)
 
 
@@ -211,17 +225,19 @@ def _path_tables(booster: Any, num_iteration: int | None,
     return tuple(tables), bias
 
 
-def _path_contributions(model: TrainedModel, X: pd.DataFrame) -> np.ndarray:
-    n_features = len(model.feature_names)
-    tables, bias = _path_tables(model.booster, model.best_iteration, n_features)
+def _path_contributions(model: TrainedModel, X: pd.DataFrame,
+                        projection: np.ndarray) -> np.ndarray:
+    """Path contributions projected on ``projection`` (features x outputs), then the bias."""
+    tables, bias = _path_tables(model.booster, model.best_iteration, len(model.feature_names))
     leaves = np.asarray(model.booster.predict(X, pred_leaf=True,
                                               num_iteration=model.best_iteration))
     leaves = leaves.reshape(len(X), -1).astype(np.intp)
-    out = np.zeros((len(X), n_features + 1))
-    features = out[:, :n_features]
+    width = projection.shape[1]
+    out = np.zeros((len(X), width + 1))
+    summed = out[:, :width]
     for tree, table in enumerate(tables):
-        features += table[leaves[:, tree]]
-    out[:, n_features] = bias
+        summed += (table @ projection)[leaves[:, tree]]
+    out[:, width] = bias
     return out
 
 
@@ -414,7 +430,12 @@ class _Row:
         self._values, self._row = values, row
 
     def number(self, name: str | None) -> float | None:
-        return None if name is None else self._values.number(name, self._row)
+        if name is None:
+            return None
+        column = self._values._numbers.get(name)
+        if column is None:
+            return self._values.number(name, self._row)
+        return column[self._row]
 
     def text(self, name: str) -> str | None:
         return self._values.text(name, self._row)
@@ -765,15 +786,17 @@ def top_reasons(
     chosen = np.take_along_axis(sums, order, axis=1) > 0
 
     reason_keys = np.full((len(contrib), k), None, dtype=object)
-    texts = np.full((len(contrib), k), None, dtype=object)
     reason_keys[:, :width][chosen] = keys[order[chosen]]
     values = _Values(features)
     templates = {key: _template(key, groups[key], values.columns, satisfaction_scale)
                  for key in set(reason_keys[:, :width][chosen])}
-    for row, slot in zip(*np.nonzero(chosen), strict=True):
-        texts[row, slot] = templates[reason_keys[row, slot]](_Row(values, int(row)))
+    texts: list[list[str | None]] = [[None] * len(contrib) for _ in range(k)]
+    rows, slots = np.nonzero(chosen)
+    for row, slot, key in zip(rows.tolist(), slots.tolist(),
+                              reason_keys[rows, slots].tolist(), strict=True):
+        texts[slot][row] = templates[key](_Row(values, row))
 
-    columns = {f"reason_{j + 1}": texts[:, j] for j in range(k)}
+    columns = {f"reason_{j + 1}": texts[j] for j in range(k)}
     columns |= {f"reason_{j + 1}_key": reason_keys[:, j] for j in range(k)}
     return pd.DataFrame({name: pd.Series(v, index=contrib.index, dtype="str")
                          for name, v in columns.items()}, index=contrib.index)

@@ -47,7 +47,7 @@ from models.actions import (
 )
 from models.baselines import with_bgnbd_features
 from models.drift import DriftReference
-from models.reasons import contributions, top_reasons
+from models.reasons import contributions, reason_groups, top_reasons
 from models.stages import STAGES, StageRules, assign_stages
 from models.train import (
     FeatureFrame,
@@ -452,32 +452,36 @@ class Scorer:
         tier = d.value_cuts.apply(value, d.tier_groups(rows["stage"]))
         action, rule = d.policy.apply(rows["stage"], risk, tier)
 
+        def text(values: Any) -> pd.Series:
+            # pandas' string dtype: Arrow-backed (compact), missing values as NA.
+            return pd.Series(values, dtype="str")
+
+        reasons = {f"reason_{i + 1}": np.full(len(rows), None, dtype=object)
+                   for i in range(d.n_reasons)}
+        if buyer.any():
+            model = self.fitted["defection"]
+            groups = reason_groups(model.feature_names)
+            sums = contributions(model, X[buyer], method=d.reason_method, groups=groups)
+            found = top_reasons(sums, with_bg[buyer], k=d.n_reasons,
+                                groups={key: [key] for key in groups},
+                                satisfaction_scale=d.satisfaction_scale)
+            for column, values in reasons.items():
+                values[buyer] = found[column].astype(object).to_numpy()
         out = pd.DataFrame({
-            "customer_id": rows["customer_id"].astype(str),
+            "customer_id": text(rows["customer_id"].astype(str)),
             "as_of": pd.to_datetime(rows["cutoff"]).dt.date,
-            "stage": rows["stage"].astype(str),
-            "next_stage": pred["next_stage"].astype(str),
+            "stage": text(rows["stage"].astype(str)),
+            "next_stage": text(pred["next_stage"]),
             "p_next_stage": pred["p_next_stage"].astype("float64"),
             "p_defect": p_defect.astype("float64"),
-            "risk_label": pd.Series(risk).astype(object).where(buyer, None),
+            "risk_label": text(pd.Series(risk).astype(object).where(buyer, None)),
             "predicted_value": value.astype("float64"),
             "value_at_risk": (p_defect * value).astype("float64"),
-            "value_tier": pd.Series(tier).astype(object),
-            "action": action,
-            "action_rule": rule,
+            "value_tier": text(pd.Series(tier).astype(object)),
+            "action": text(action),
+            "action_rule": text(rule),
+            **{column: text(values) for column, values in reasons.items()},
         })
-        reasons = pd.DataFrame(index=out.index,
-                               columns=[f"reason_{i + 1}" for i in range(d.n_reasons)],
-                               dtype=object)
-        if buyer.any():
-            contrib = contributions(self.fitted["defection"], X[buyer],
-                                    method=d.reason_method)
-            found = top_reasons(contrib, with_bg[buyer], k=d.n_reasons,
-                                satisfaction_scale=d.satisfaction_scale)
-            for column in reasons.columns:
-                reasons.loc[buyer, column] = found[column].astype(object).to_numpy()
-        reasons = reasons.astype(object).where(reasons.notna(), None)
-        out = pd.concat([out, reasons], axis=1)
         return out[list(SCORE_COLUMNS)]
 
 

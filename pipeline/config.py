@@ -141,7 +141,7 @@ class FeaturesParams(_Section):
     snapshot_frequency: str = "MS"
     first_snapshot: dt.date | None = None
     last_snapshot: dt.date | None = None
-    events_per_chunk: int = Field(default=5_000_000, gt=0)
+    events_per_chunk: int = Field(default=2_000_000, gt=0)
     workers: int = Field(default=2, gt=0)
     memory_limit: str | None = None
     threads: int | None = Field(default=None, gt=0)
@@ -345,7 +345,8 @@ class SinksParams(_Section):
 class ScoreParams(_Section):
     as_of: dt.date | None = None  # null: the day after the last event of the clean tables
     model_uri: str | None = None  # null: models:/<train.registered_model>@champion
-    chunk_rows: int = Field(default=200_000, ge=1_000)
+    chunk_rows: int = Field(default=100_000, ge=1_000)
+    workers: int = Field(default=2, ge=1)
     reason_method: Literal["path", "treeshap"] = "path"
     drift: DriftParams = Field(default_factory=DriftParams)
     sinks: SinksParams = Field(default_factory=SinksParams)

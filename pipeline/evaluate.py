@@ -18,6 +18,7 @@ registers the model bundle with the alias ``challenger`` and moves
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -55,6 +56,9 @@ from pipeline.labels import stage_rules
 from pipeline.train import load_training_frame
 
 log = logging.getLogger("churn")
+
+#: Tag of a registered version: the digest of its fitted model files.
+MODELS_DIGEST_TAG = "models_digest"
 
 
 def _oracle(paths: Paths, rows: pd.DataFrame) -> np.ndarray | None:
@@ -196,8 +200,17 @@ def build_scorer(fitted: dict[str, Any], params: Params, reference: pd.DataFrame
     )
 
 
-def _promote(params: Params, run_id: str, version: str,
-             challenger: dict[str, float]) -> dict[str, Any]:
+def models_digest(folder: Path) -> str:
+    """SHA-256 over the fitted model files (names and contents): equal digests, equal models."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _promote(params: Params, run_id: str, version: str, challenger: dict[str, float],
+             digest: str) -> dict[str, Any]:
     name = params.train.registered_model
     p = params.evaluate.promotion
     rule = PromotionRule(metric=p.metric, min_improvement=p.min_improvement,
@@ -205,7 +218,10 @@ def _promote(params: Params, run_id: str, version: str,
     champion_version = tracking.alias_version(name, tracking.CHAMPION)
     champion = (tracking.run_metrics_of_version(name, champion_version)
                 if champion_version else None)
-    decision = decide(challenger, champion, rule)
+    same = (champion_version is not None
+            and tracking.version_tag(name, champion_version, MODELS_DIGEST_TAG) == digest)
+    tracking.set_version_tag(name, version, MODELS_DIGEST_TAG, digest)
+    decision = decide(challenger, champion, rule, same_models=same)
     tracking.set_alias(name, tracking.CHALLENGER, version)
     if decision.promote:
         tracking.set_alias(name, tracking.CHAMPION, version)
@@ -237,7 +253,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     example = test[list(scorer.feature_schema)].head(50)
     version = tracking.log_and_register_scorer(params, run_id, paths.scorer, example,
                                                scorer.score(example))
-    promotion = _promote(params, run_id, version, flat)
+    promotion = _promote(params, run_id, version, flat, models_digest(paths.models))
     write_json(promotion, paths.reports / "promotion.json")
     d = metrics["defection"]
     log.info("evaluate: defection AUC %.4f (best baseline %s %.4f), version %s %s",

@@ -22,15 +22,19 @@ with :class:`DriftError` (exit code 7).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import re
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -182,27 +186,52 @@ def _chunks(parts: list[Path], rows: int) -> Iterator[pd.DataFrame]:
 
 
 def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
-                   scored_at: dt.datetime, progress: Any = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score the feature parts chunk by chunk.
+                   scored_at: dt.datetime, threshold: float, workers: int = 2,
+                   progress: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the feature parts chunk by chunk, and compare them with the drift reference.
 
-    Returns the scored rows (every column of ``CUSTOMER_SCORES``, sorted by
-    ``customer_id``) and the drift frame (the drifted columns plus ``p_defect``).
+    ``workers`` chunks are scored at once (threads: LightGBM releases the GIL
+    while it predicts, so one chunk's trees run while another's reasons are
+    written). Drift is counted per chunk (:meth:`models.drift.DriftReference.counts`),
+    so no more than the chunks in flight are held in memory as features.
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        Every column of ``CUSTOMER_SCORES``, sorted by ``customer_id``.
+    drift : pandas.DataFrame
+        The drift table (one row per feature and ``p_defect``; empty when the
+        scorer has no drift reference).
     """
     scorer = model.scorer
+    reference = scorer.drift
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
-    drift_columns = list(scorer.drift.columns) if scorer.drift is not None else []
-    feature_drift = [c for c in drift_columns if c != "p_defect"]
-    scored, drift_rows, done = [], [], 0
-    for chunk in _chunks(parts, chunk_rows):
+
+    def one(chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray] | None]:
         out = scorer.score(chunk)
-        scored.append(out)
-        if drift_columns:
-            drift_rows.append(chunk[feature_drift].reset_index(drop=True)
-                              .assign(p_defect=out["p_defect"].to_numpy()))
-        done += len(chunk)
-        if progress is not None:
-            progress("score", done, total)
+        if reference is None:
+            return out, None
+        rows = chunk.reset_index(drop=True).assign(p_defect=out["p_defect"].to_numpy())
+        return out, reference.counts(rows)
+
+    scored: list[pd.DataFrame] = []
+    counts: dict[str, np.ndarray] = {}
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # At most `workers` chunks in flight: memory stays bounded by the chunk size.
+        pending: deque[Future] = deque()
+        chunks = _chunks(parts, chunk_rows)
+        for chunk in itertools.chain(chunks, [None]):
+            if chunk is not None:
+                pending.append(pool.submit(one, chunk))
+            while pending and (chunk is None or len(pending) >= max(1, workers)):
+                out, part = pending.popleft().result()
+                scored.append(out)
+                for name, bins in (part or {}).items():
+                    counts[name] = counts[name] + bins if name in counts else bins
+                done += len(out)
+                if progress is not None:
+                    progress("score", done, total)
     if not scored:
         raise ValueError("no customer to score")
     rows = pd.concat(scored, ignore_index=True)
@@ -212,7 +241,8 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
     rows["scored_at"] = pd.Timestamp(scored_at)
     order = rows["customer_id"].argsort(kind="stable")
     rows = rows.iloc[order].reset_index(drop=True)[CUSTOMER_SCORES.names]
-    drift = pd.concat(drift_rows, ignore_index=True) if drift_rows else pd.DataFrame()
+    drift = (reference.compare_counts(counts, threshold=threshold)
+             if reference is not None else pd.DataFrame())
     return rows, drift
 
 
@@ -289,13 +319,11 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
         as_of, parts = _feature_parts(params, paths, Path(tmp), progress)
         log_event("score.features", as_of=as_of, seconds=round(time.perf_counter() - t0, 1))
         t0 = time.perf_counter()
-        scores, drift_frame = score_features(model, parts, chunk_rows=params.score.chunk_rows,
-                                             scored_at=scored_at, progress=progress)
+        threshold = params.score.drift.threshold
+        scores, drift = score_features(model, parts, chunk_rows=params.score.chunk_rows,
+                                       scored_at=scored_at, threshold=threshold,
+                                       workers=params.score.workers, progress=progress)
     log_event("score.scored", customers=len(scores), seconds=round(time.perf_counter() - t0, 1))
-
-    threshold = params.score.drift.threshold
-    drift = (model.scorer.drift.compare(drift_frame, threshold=threshold)
-             if model.scorer.drift is not None else pd.DataFrame())
     drift_file = paths.drift / f"as_of={as_of.isoformat()}" / "drift.parquet"
     if len(drift):
         write_parquet(pa.Table.from_pandas(drift.assign(as_of=as_of), preserve_index=False),

@@ -230,5 +230,14 @@ def run_metrics_of_version(name: str, version: str) -> dict[str, float]:
     return dict(client.get_run(run_id).data.metrics)
 
 
+def set_version_tag(name: str, version: str, key: str, value: str) -> None:
+    MlflowClient().set_model_version_tag(name, version, key, value)
+
+
+def version_tag(name: str, version: str, key: str) -> str | None:
+    """A tag of a registered version, or None."""
+    return MlflowClient().get_model_version(name, version).tags.get(key)
+
+
 def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, version)

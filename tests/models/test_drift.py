@@ -350,3 +350,20 @@ def test_columns_of_equal_psi_keep_the_reference_order():
     current = frame.assign(**{name: ["a"] * 5 + ["b"] * 15 for name in moved})
     out = DriftReference.fit(frame).compare(current)
     assert out["column"].tolist() == moved + [n for n in names if n not in moved]
+
+
+def test_counts_of_chunks_add_up_to_the_comparison_of_the_whole():
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"x": rng.normal(size=2000), "k": rng.choice(["a", "b"], 2000)})
+    current = pd.DataFrame({"x": rng.normal(0.5, 1, size=1500),
+                            "k": rng.choice(["a", "b", "c"], 1500)})
+    current.loc[::7, "x"] = np.nan
+    ref = DriftReference.fit(reference, bins=8)
+    parts = [ref.counts(current.iloc[i:i + 400]) for i in range(0, len(current), 400)]
+    summed = {name: np.sum([p[name] for p in parts], axis=0) for name in ref.columns}
+    pd.testing.assert_frame_equal(ref.compare_counts(summed, threshold=0.1),
+                                  ref.compare(current, threshold=0.1))
+    with pytest.raises(ValueError, match=r"no counts for \['k'\]"):
+        ref.compare_counts({"x": summed["x"]})
+    with pytest.raises(ValueError, match="bin counts with a positive total"):
+        ref.compare_counts({"x": summed["x"][:-1], "k": summed["k"]})

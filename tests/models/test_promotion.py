@@ -52,3 +52,12 @@ def test_champion_without_metrics_is_replaced_and_missing_challenger_metric_rais
     assert decide(m(0.7, 0.6), {"other": 1.0}, RULE).promote
     with pytest.raises(ValueError, match="no metric"):
         decide({"test_defection_roc_auc": 0.7}, None, RULE)
+
+
+def test_same_models_are_promoted_whatever_the_metrics():
+    champion = {"test_defection_roc_auc": 0.80, "test_defection_log_loss": 0.40}
+    rule = PromotionRule()
+    assert not decide(champion, champion, rule).promote  # no improvement
+    decision = decide(champion, champion, rule, same_models=True)
+    assert decision.promote and "same fitted models" in decision.reason
+    assert decision.champion == champion

@@ -140,6 +140,19 @@ def test_contributions_of_one_row_and_of_no_rows(fitted, method):
     assert list(empty.columns) == [*model.feature_names, BIAS_COLUMN]
 
 
+@pytest.mark.parametrize("method", CONTRIBUTION_METHODS)
+def test_contributions_by_group_are_the_sums_of_the_features(fitted, method):
+    model, spec = fitted
+    X = spec.transform(_customers(300, 5))
+    groups = reason_groups(model.feature_names)
+    by_group = contributions(model, X, method=method, groups=groups)
+    assert list(by_group.columns) == [*groups, BIAS_COLUMN]
+    expected = group_contributions(contributions(model, X, method=method), groups)
+    np.testing.assert_allclose(by_group[list(groups)], expected, atol=1e-9)
+    np.testing.assert_allclose(by_group[BIAS_COLUMN],
+                               contributions(model, X, method=method)[BIAS_COLUMN])
+
+
 def test_path_contributions_of_a_hand_made_stump():
     # One tree, one split on x1 at 0.5: the root's expected raw score is the mean of
     # the two leaves weighted by their counts; a row's move to its leaf goes to x1.

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from models.scorer import predict_all
-from pipeline import evaluate, train
+from pipeline import evaluate, tracking, train
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,25 @@ def test_a_worse_challenger_is_not_promoted(project, tmp_path):
     mlflow.set_tracking_uri(uri)
     worse = {k: v for k, v in evaluate.flat_metrics(metrics).items()}
     worse["test_defection_roc_auc"] -= 0.05
-    decision = evaluate._promote(params, summary["mlflow"]["run_id"], "1", worse)
+    try:
+        decision = evaluate._promote(params, summary["mlflow"]["run_id"], "1", worse, "other")
+    finally:  # _promote tagged version 1 with the made-up digest: put the real one back
+        tracking.set_version_tag(params.train.registered_model, "1", "models_digest",
+                                 evaluate.models_digest(paths.models))
     assert not decision["promoted"] and decision["previous_champion"] == "1"
+
+
+def test_same_models_with_new_decisions_are_promoted(project):
+    params, paths, summary, metrics, uri = project
+    mlflow.set_tracking_uri(uri)
+    digest = evaluate.models_digest(paths.models)
+    client = MlflowClient()
+    name = params.train.registered_model
+    assert client.get_model_version(name, "1").tags["models_digest"] == digest
+    # The same models (a policy change re-registers them): promoted whatever the metrics.
+    worse = dict(evaluate.flat_metrics(metrics), test_defection_roc_auc=0.5)
+    decision = evaluate._promote(params, summary["mlflow"]["run_id"], "1", worse, digest)
+    assert decision["promoted"] and "same fitted models" in decision["reason"]
 
 
 def test_training_is_deterministic(project):
