@@ -138,9 +138,13 @@ def _child(fn, args, queue) -> None:  # pragma: no cover - runs in a child proce
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def measure(fn, *args) -> dict[str, float]:
-    """Run ``fn(*args)`` in a fresh process; wall, CPU seconds and peak RSS."""
-    ctx = mp.get_context("fork")
+def measure(fn, *args, start_method: str = "fork") -> dict[str, float]:
+    """Run ``fn(*args)`` in a fresh process; wall, CPU seconds and peak RSS.
+
+    ``start_method="spawn"`` where the parent has started LightGBM's OpenMP
+    runtime, which does not survive a fork (the child hangs).
+    """
+    ctx = mp.get_context(start_method)
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, args, queue))
     proc.start()

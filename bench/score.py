@@ -37,10 +37,25 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 
 def _bench_features():
-    spec = importlib.util.spec_from_file_location("bench_features", _HERE / "features.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """bench/features.py as the module ``bench_features`` (its generator and timer).
+
+    Loaded when this file is imported, so that a spawned child, which imports this
+    file first, finds the timer's child function under the same name."""
+    if "bench_features" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_features", _HERE / "features.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_features"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_features"]
+
+
+bench = _bench_features()
+
+
+def measure(fn, *args) -> dict[str, float]:
+    """Time ``fn(*args)`` in a spawned process: LightGBM's OpenMP runtime, started
+    here by the training, does not survive a fork."""
+    return bench.measure(fn, *args, start_method="spawn")
 
 
 def train_scorer(work: Path) -> Path:
@@ -68,32 +83,6 @@ def train_scorer(work: Path) -> Path:
     mlflow.pyfunc.save_model(str(model), python_model=ChurnScorer(),
                              artifacts={"scorer": str(work / "bundle")})
     return model
-
-
-def _child(fn, args, queue) -> None:  # pragma: no cover - runs in a child process
-    import resource
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn(*args)
-    queue.put({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
-
-
-def measure(fn, *args) -> dict[str, float]:
-    """Run ``fn(*args)`` in a fresh *spawned* process; wall, CPU seconds and peak RSS.
-
-    Spawned, not forked: LightGBM's OpenMP runtime, started in this process by the
-    training, does not survive a fork (the child hangs in its first parallel region).
-    """
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
 
 
 def _score(root: Path, model: Path, as_of: str, workers: int) -> None:
@@ -129,7 +118,6 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where to work (default: a temp dir)")
     args = parser.parse_args()
 
-    bench = _bench_features()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="churn-bench-score-"))
     t0 = time.perf_counter()
     model = work / "model"
