@@ -251,7 +251,12 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     with atomic_path(paths.scorer, directory=True) as tmp:
         scorer.save(tmp)
     example = test[list(scorer.feature_schema)].head(50)
-    version = tracking.log_and_register_scorer(params, run_id, paths.scorer, example,
+    # Integer features that can be null (RFM scores of prospects) are doubles in the
+    # signature: the test snapshot shows which.
+    reference = test[list(scorer.feature_schema)]
+    inputs = tracking.input_schema(scorer.feature_schema,
+                                   nullable=[c for c in reference if reference[c].isna().any()])
+    version = tracking.log_and_register_scorer(params, run_id, paths.scorer, inputs, example,
                                                scorer.score(example))
     promotion = _promote(params, run_id, version, flat, models_digest(paths.models))
     write_json(promotion, paths.reports / "promotion.json")

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,22 +117,41 @@ def log_evaluation(params: Params, run_id: str, metrics: Mapping[str, float],
                 mlflow.log_artifact(str(path))
 
 
-def log_and_register_scorer(params: Params, run_id: str, bundle: Path,
+#: MLflow column type of each Arrow dtype of the feature table. Integers are
+#: ``long`` (MLflow converts int32 to it, and refuses int64 -> double), or ``double``
+#: where they can be null (a JSON or CSV request carries them as floats then); dates
+#: are ISO text, which the scorer parses.
+_MLFLOW_TYPES = {"double": "double", "int64": "long", "int32": "long", "int16": "long",
+                 "bool": "boolean", "string": "string", "date32": "string",
+                 "timestamp[us]": "string"}
+
+
+def input_schema(feature_schema: Mapping[str, str], nullable: Collection[str] = ()) -> Schema:
+    """The signature inputs of the scorer: every feature column, each optional (a
+    prospect has no recency, a customer no segment), typed from the declaration;
+    integer columns in ``nullable`` are ``double``."""
+    def kind(name: str, dtype: str) -> str:
+        if _MLFLOW_TYPES[dtype] == "long" and name in nullable:
+            return "double"
+        return _MLFLOW_TYPES[dtype]
+
+    return Schema([ColSpec(kind(name, dtype), name, required=False)
+                   for name, dtype in feature_schema.items()])
+
+
+def log_and_register_scorer(params: Params, run_id: str, bundle: Path, inputs: Schema,
                             example: pd.DataFrame, scored: pd.DataFrame) -> str:
     """Log the scorer bundle (pyfunc) in the run and register it; return the new version.
 
-    ``example`` is a few feature rows and ``scored`` the scorer's output for them:
-    together they give the model's signature and input example.
+    ``inputs`` is the signature's input schema (:func:`input_schema`), ``example``
+    a few feature rows and ``scored`` the scorer's output for them.
     """
     from models.scorer import ChurnScorer
 
     configure(params)
-    example = scoring_example(example)
+    example = scoring_example(example, inputs)
     signature = infer_signature(example, scoring_example(scored))
-    # Every input may be null (a prospect has no recency, a customer no segment): the
-    # signature says so instead of requiring whatever the example happens to have.
-    signature.inputs = Schema([ColSpec(c.type, c.name, required=False)
-                               for c in signature.inputs.inputs])
+    signature.inputs = inputs
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="scorer",
@@ -145,12 +164,16 @@ def log_and_register_scorer(params: Params, run_id: str, bundle: Path,
     return str(info.registered_model_version)
 
 
-def scoring_example(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows with plain dtypes: numbers as float64 (nullable integers included),
-    everything else (dates included) as text."""
+def scoring_example(frame: pd.DataFrame, schema: Schema | None = None) -> pd.DataFrame:
+    """Rows with plain dtypes, as a JSON or CSV request carries them: ``long``
+    columns of ``schema`` as int64, other numbers as float64 (integers too when
+    there is no schema), everything else (dates included) as text."""
+    longs = {c.name for c in schema.inputs if c.type.name == "long"} if schema else set()
     out = {}
     for name, col in frame.items():
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        if name in longs:
+            out[name] = col.astype("int64")
+        elif pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
             out[name] = col.astype("float64")
         else:
             out[name] = col.astype(object).where(col.notna(), None).map(

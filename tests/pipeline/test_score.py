@@ -25,6 +25,11 @@ from pipeline.tracking import scoring_example
 pytestmark = pytest.mark.slow
 
 
+def plain(values) -> list:
+    """Values as Python objects, every kind of missing value as None."""
+    return [None if pd.isna(v) else v for v in values]
+
+
 def read_parquet_scores(paths) -> pd.DataFrame:
     return duckdb.sql(
         f"SELECT * FROM read_parquet('{paths.scores}/*/*.parquet', hive_partitioning=true)"
@@ -99,8 +104,7 @@ def test_both_default_sinks_hold_the_same_rows(scored):
     b = read_duckdb_scores(paths).sort_values("customer_id").reset_index(drop=True)
     assert len(a) == len(b) == summary["customers"]
     for column in ("customer_id", "stage", "action", "risk_label", "reason_1"):
-        assert a[column].astype(object).where(a[column].notna(), None).tolist() == \
-            b[column].astype(object).where(b[column].notna(), None).tolist(), column
+        assert plain(a[column]) == plain(b[column]), column
     np.testing.assert_allclose(a["p_defect"], b["p_defect"])
     with duckdb.connect(str(paths.scores_db), read_only=True) as con:
         summary_rows = con.sql("SELECT sum(customers) FROM action_summary").fetchall()
@@ -131,7 +135,7 @@ def test_registered_pyfunc_gives_the_rows_of_in_process_scoring(scored):
     spec_columns = feature_table(feature_spec(params)).names
     frame = _features_as_of(params, paths, as_of)[spec_columns]
     model = mlflow.pyfunc.load_model(f"models:/{params.train.registered_model}@champion")
-    served = model.predict(scoring_example(frame.assign(cutoff=frame["cutoff"].astype(str))))
+    served = model.predict(scoring_example(frame, model.metadata.get_input_schema()))
     direct = Scorer.load(paths.scorer).score(frame)
     written = read_parquet_scores(paths)
     written = written[pd.to_datetime(written["as_of"]).dt.date == as_of]
@@ -146,8 +150,7 @@ def test_registered_pyfunc_gives_the_rows_of_in_process_scoring(scored):
                 np.testing.assert_allclose(left.to_numpy(float), right.to_numpy(float),
                                            rtol=1e-9, err_msg=column)
             else:
-                assert (left.astype(object).where(left.notna(), None).tolist()
-                        == right.astype(object).where(right.notna(), None).tolist()), column
+                assert plain(left) == plain(right), column
 
 
 def _features_as_of(params, paths, as_of):
@@ -279,3 +282,31 @@ def test_exit_code_for_a_sink_in_use(project):
         holder.wait()
     assert result.exit_code == cli.EXIT_SINK, result.output
     assert "in use by another process" in result.text
+
+
+def test_mlflow_models_predict_gives_the_same_rows(scored, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    params, paths, summary = scored
+    scorer = Scorer.load(paths.scorer)
+    frame = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+    frame = frame[list(scorer.feature_schema)].head(40)
+    frame.to_csv(tmp_path / "features.csv", index=False)
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    result = subprocess.run(
+        [str(mlflow_cli), "models", "predict", "-m",
+         f"models:/{params.train.registered_model}@champion", "-i",
+         str(tmp_path / "features.csv"), "-t", "csv", "-o", str(tmp_path / "out.json"),
+         "--env-manager", "local"],
+        check=False, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = pd.DataFrame(json.loads((tmp_path / "out.json").read_text())["predictions"])
+    direct = scorer.score(frame)
+    assert served["customer_id"].tolist() == direct["customer_id"].tolist()
+    for column in ("stage", "action", "action_rule", "risk_label", "reason_1"):
+        assert plain(served[column]) == plain(direct[column]), column
+    np.testing.assert_allclose(served["p_defect"].to_numpy(float),
+                               direct["p_defect"].to_numpy(float), rtol=1e-9)
