@@ -310,3 +310,29 @@ def test_mlflow_models_predict_gives_the_same_rows(scored, tmp_path):
         assert plain(served[column]) == plain(direct[column]), column
     np.testing.assert_allclose(served["p_defect"].to_numpy(float),
                                direct["p_defect"].to_numpy(float), rtol=1e-9)
+
+
+def test_scoring_into_postgresql_never_shows_the_password(project, postgres_url, monkeypatch,
+                                                          caplog):
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    params, paths = project[0], project[1]
+    url = make_url(postgres_url)
+    assert url.password, "the test server must use a password"
+    monkeypatch.setenv("CHURN_POSTGRES_URL", postgres_url)
+    with caplog.at_level("INFO", logger="churn"):
+        summary = score.main(params, paths)
+        score.main(params, paths)  # the same date again: replaced, not added
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as con:
+        count, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT customer_id) FROM public.customer_scores "
+            "WHERE as_of = %s", [dt.date.fromisoformat(summary["as_of"])]).fetchone()
+        latest = con.execute("SELECT count(*) FROM public.latest_scores").fetchone()[0]
+    assert count == distinct == latest == summary["customers"]
+    assert "postgres" in summary["outputs"]
+    report = paths.score_report.read_text()
+    for text in (report, caplog.text, json.dumps(summary)):
+        assert url.password not in text
+    assert "***" in summary["outputs"]["postgres"]

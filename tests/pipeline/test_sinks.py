@@ -7,13 +7,12 @@ extra are missing.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from pipeline.sinks import (
     read_parquet_scores,
     validate_scores,
 )
-from tests.pipeline.postgres_server import PASSWORD, ServerUnavailable, running_postgres
+from tests.pipeline.postgres_server import PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 A = dt.date(2024, 1, 31)
@@ -95,18 +94,6 @@ def expected_rows(*frames: tuple[pd.DataFrame, dt.date]) -> list[tuple[Any, ...]
 # --------------------------------------------------------------------------
 # One fixture per sink, with a way to query what it holds.
 # --------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="the PostgreSQL sink needs the 'postgres' extra: "
-                        "pip install -e '.[dev,postgres]'")
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(running_postgres())
-        except ServerUnavailable as err:
-            pytest.skip(f"no PostgreSQL server for the sink tests: {err}")
-        yield url
-
 
 _schemas = itertools.count()
 
