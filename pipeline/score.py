@@ -117,12 +117,18 @@ def load_model(params: Params) -> LoadedModel:
         raise ModelUnavailableError(
             f"cannot load the model {uri} from the tracking store "
             f"{tracking.masked_tracking_uri()}: {first}. Train and register one "
-            "(`dvc repro evaluate`), set the alias (see README, 'Promote a model'), or pass "
-            "--model-uri") from None
-    scorer = getattr(pyfunc.unwrap_python_model(), "scorer", None)
+            "(`dvc repro evaluate`), point MLFLOW_TRACKING_URI at the store that has it, or "
+            "pass --model-uri") from None
+    try:
+        python_model = pyfunc.unwrap_python_model()
+    except MlflowException:
+        python_model = None  # another flavour (a bare sklearn model, ...)
+    scorer = getattr(python_model, "scorer", None)
     if not isinstance(scorer, Scorer):
-        raise ModelUnavailableError(f"{uri} is not a scorer of this pipeline (its python model "
-                                    f"is {type(pyfunc.unwrap_python_model()).__name__})")
+        raise ModelUnavailableError(
+            f"{uri} is not a scorer of this pipeline (a pyfunc model of "
+            f"models.scorer.ChurnScorer, as `evaluate` registers); got "
+            f"{type(python_model).__name__ if python_model is not None else 'another flavour'}")
     run_id = run_id or pyfunc.metadata.run_id
     return LoadedModel(scorer=scorer, uri=uri, name=name, version=version, run_id=run_id)
 
@@ -329,8 +335,10 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
         write_parquet(pa.Table.from_pandas(drift.assign(as_of=as_of), preserve_index=False),
                       drift_file)
     drifted = drift[drift["drifted"]] if len(drift) else drift
-    for row in drifted.itertuples():
-        log.warning("drift: %s PSI %.3f above %.2f", row.column, row.psi, threshold)
+    if len(drifted):
+        top = ", ".join(f"{r.column} {r.psi:.2f}" for r in drifted.head(10).itertuples())
+        log.warning("drift: %d of %d columns above PSI %.2f: %s%s (table: %s)", len(drifted),
+                    len(drift), threshold, top, ", ..." if len(drifted) > 10 else "", drift_file)
 
     summary: dict[str, Any] = {
         "as_of": as_of.isoformat(),
