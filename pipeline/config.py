@@ -340,6 +340,8 @@ class SinksParams(_Section):
     parquet: bool = True
     duckdb: bool = True
     postgres: PostgresSinkParams = Field(default_factory=PostgresSinkParams)
+    # How long a write waits for a DuckDB file another process holds open.
+    lock_timeout_seconds: float = Field(default=60.0, ge=0)
 
 
 class ScoreParams(_Section):

@@ -289,7 +289,7 @@ def open_sinks(params: Params, paths: Paths) -> list[Any]:
     if s.parquet:
         out.append(sink_lib.ParquetSink(paths.scores))
     if s.duckdb:
-        out.append(sink_lib.DuckDBSink(paths.scores_db))
+        out.append(sink_lib.DuckDBSink(paths.scores_db, lock_timeout=s.lock_timeout_seconds))
     url = s.postgres.resolved_url
     if url:
         out.append(sink_lib.PostgresSink(url, schema=s.postgres.db_schema,

@@ -41,6 +41,7 @@ import contextlib
 import datetime as dt
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,14 +417,18 @@ class DuckDBSink:
     frame without repeated customers replaces all rows of its date) and DuckDB's
     file lock (one writing process at a time), not by a primary key: deleting a
     million keys from DuckDB's index costs about 30 s at commit, against 0.2 s
-    without it. While another process holds the file, :meth:`write` raises
-    :class:`SinkError` and leaves the file as it was.
+    without it. While another process holds the file (another scoring run, an
+    analyst's open connection), :meth:`write` waits for it, up to
+    ``lock_timeout`` seconds, then raises :class:`SinkError` and leaves the file
+    as it was. Two runs for the same date started together therefore run one
+    after the other, and the second replaces the first's rows.
     """
 
     path: Path
     table: str = DEFAULT_TABLE
     latest_view: str = LATEST_VIEW
     summary_view: str = SUMMARY_VIEW
+    lock_timeout: float = 60.0
     name: str = field(default="duckdb", init=False)
 
     def __post_init__(self) -> None:
@@ -462,16 +467,23 @@ class DuckDBSink:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return duckdb.connect(str(self.path))
-        except duckdb.IOException as err:
-            if "lock" not in str(err).lower():
-                raise
-            raise SinkError(
-                f"DuckDB file {self.path} is in use by another process, and DuckDB allows "
-                f"one writer per file: close the other connection (a notebook, a BI tool, "
-                f"another scoring run) and write again ({err})"
-            ) from err
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as err:
+                if "lock" not in str(err).lower():
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise SinkError(
+                        f"DuckDB file {self.path} is in use by another process, and DuckDB "
+                        f"allows one writer per file; waited {self.lock_timeout:g} s. Close "
+                        f"the other connection (a notebook, a BI tool, another scoring run) "
+                        f"and write again ({err})"
+                    ) from err
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
 
 def _load_duckdb(con: duckdb.DuckDBPyConnection, qualified: str, data: pa.Table) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 
 import duckdb
 import mlflow
@@ -276,12 +277,15 @@ def test_exit_code_for_a_sink_in_use(project):
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
-        result = invoke()
+        started = time.monotonic()
+        result = invoke("-S", "score.sinks.lock_timeout_seconds=2")
+        waited = time.monotonic() - started
     finally:
         holder.kill()
         holder.wait()
     assert result.exit_code == cli.EXIT_SINK, result.output
-    assert "in use by another process" in result.text
+    assert "in use by another process" in result.text and "waited 2 s" in result.text
+    assert waited >= 2
 
 
 def test_mlflow_models_predict_gives_the_same_rows(scored, tmp_path):

@@ -12,6 +12,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -424,16 +425,38 @@ def test_duckdb_a_second_process_holding_the_file_gets_a_clear_error(tmp_path):
         [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
          "print('ready', flush=True); sys.stdin.read()", str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    impatient = DuckDBSink(path, lock_timeout=0.5)
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(SinkError, match=r"scores\.duckdb is in use by another process, "
-                                            r"and DuckDB allows one writer per file: close"):
-            sink.write(make_scores(A, ROWS_A_AGAIN), A)
+                                            r"and DuckDB allows one writer per file; waited "
+                                            r"0\.5 s\. Close"):
+            impatient.write(make_scores(A, ROWS_A_AGAIN), A)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
     assert target.rows() == expected_rows((good, A))
     sink.write(make_scores(A, ROWS_A_AGAIN), A)  # once the other process has let go
+
+
+def test_duckdb_a_write_waits_for_the_file_to_be_released(tmp_path):
+    target = duckdb_target(tmp_path)
+    sink, path = target.sink, target.sink.path
+    sink.write(make_scores(A, ROWS_A), A)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(1.5); con.close(); time.sleep(30)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        DuckDBSink(path, lock_timeout=20).write(make_scores(A, ROWS_A_AGAIN), A)
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert 0.5 < waited < 20  # it waited for the release, then wrote
+    assert target.rows() == expected_rows((make_scores(A, ROWS_A_AGAIN), A))
 
 
 @pytest.mark.parametrize("make", [
