@@ -1,4 +1,5 @@
-"""Shared fixtures: a trained pipeline on the tiny demo, a PostgreSQL server."""
+"""Fixtures of the pipeline tests: a PostgreSQL server (the trained tiny project is
+in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline import evaluate, features, generate, labels, train, validate
-from pipeline.config import Paths, load_params
 from tests.pipeline.postgres_server import ServerUnavailable, running_postgres
-
-
-@pytest.fixture(scope="session")
-def trained_project(tmp_path_factory):
-    """generate -> evaluate on the tiny size in a temporary project with its own MLflow
-    store; returns ``(params, paths, train summary, test metrics, tracking URI)``.
-
-    The registry holds version 1 as champion and challenger; tests must not move
-    the aliases (score tests that need another model load it from a folder)."""
-    root = tmp_path_factory.mktemp("project")
-    paths = Paths(root)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    params = load_params(overrides={
-        "generate.size": "tiny",
-        **{f"data.{t}": str(paths.demo_input(t))
-           for t in ("transactions", "interactions", "customers")}})
-    try:
-        for stage in (generate, validate, features, labels):
-            stage.main(params, paths)
-        summary = train.main(params, paths)
-        metrics = evaluate.main(params, paths)
-    finally:
-        mp.undo()  # tests point MLflow at the store themselves (monkeypatch)
-    return params, paths, summary, metrics, uri
+from tests.pipeline.sink_targets import Target, duckdb_target, parquet_target, postgres_target
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +22,17 @@ def postgres_url() -> Iterator[str]:
         except ServerUnavailable as err:
             pytest.skip(f"no PostgreSQL server for the sink tests: {err}")
         yield url
+
+
+@pytest.fixture(params=["parquet", "duckdb", "postgres"])
+def target(request, tmp_path) -> Target:
+    if request.param == "postgres":
+        return postgres_target(request.getfixturevalue("postgres_url"))
+    return parquet_target(tmp_path) if request.param == "parquet" else duckdb_target(tmp_path)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def database(request, tmp_path) -> Target:
+    if request.param == "postgres":
+        return postgres_target(request.getfixturevalue("postgres_url"))
+    return duckdb_target(tmp_path)

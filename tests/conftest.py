@@ -1,0 +1,34 @@
+"""Fixtures shared by every test package: a trained pipeline on the tiny demo."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import evaluate, features, generate, labels, train, validate
+from pipeline.config import Paths, load_params
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory):
+    """generate -> evaluate on the tiny size in a temporary project with its own MLflow
+    store; returns ``(params, paths, train summary, test metrics, tracking URI)``.
+
+    The registry holds version 1 as champion and challenger; tests must not move
+    the aliases (score tests that need another model load it from a folder)."""
+    root = tmp_path_factory.mktemp("project")
+    paths = Paths(root)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    params = load_params(overrides={
+        "generate.size": "tiny",
+        **{f"data.{t}": str(paths.demo_input(t))
+           for t in ("transactions", "interactions", "customers")}})
+    try:
+        for stage in (generate, validate, features, labels):
+            stage.main(params, paths)
+        summary = train.main(params, paths)
+        metrics = evaluate.main(params, paths)
+    finally:
+        mp.undo()  # tests point MLflow at the store themselves (monkeypatch)
+    return params, paths, summary, metrics, uri
