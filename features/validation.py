@@ -15,6 +15,8 @@ Input rows -> outputs:
   ``customer_key`` (see :func:`write_customer_index`),
   ``bucket`` (hash partition of the customer, see :func:`bucket_of`),
   ``source_file`` and ``source_line``, and transactions get ``is_refund``.
+* Customer ids are text as written (``00123`` stays ``00123``), trimmed and in
+  Unicode NFC; an id stored as a fractional number in Parquet is refused.
 
 The work happens in the DuckDB connection passed in, so that memory is bounded
 by DuckDB's ``memory_limit`` rather than by the size of the data; nothing here
@@ -59,7 +61,8 @@ from features.schema import (
 RULES: dict[str, str] = {
     "malformed_line": "CSV line that cannot be split into the header's fields (wrong number "
                       "of fields, unterminated quote, invalid UTF-8).",
-    "customer_id_missing": "customer_id empty or only whitespace.",
+    "customer_id_missing": "customer_id empty, only whitespace, or a null marker written as "
+                           "text (NULL, null, None, NaN, N/A, NA, nil, \\N, #N/A).",
     "timestamp_missing": "timestamp empty.",
     "timestamp_unparseable": "timestamp not in data.timestamp_format (ISO 8601 when null).",
     "timestamp_too_old": "timestamp (or customers.signup_date) before validate.min_timestamp.",
@@ -78,6 +81,10 @@ RULES: dict[str, str] = {
                            "validate.max_future_days; events after the time of the run never "
                            "count as the last valid event.",
     "exact_duplicate": "all raw fields equal to an earlier row, which is kept.",
+    "transaction_id_conflict": "transactions row whose transaction_id is already used by an "
+                               "earlier valid row with other values and an amount of the same "
+                               "sign (a purchase and its refund may share an id); the earlier "
+                               "row is kept.",
     "duplicate_customer_id": "customers row whose customer_id already appears on an earlier "
                              "valid row, which is kept.",
 }
@@ -97,6 +104,7 @@ _WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u2007\u202f\ufeff"
 _ISO_PATTERN = (r"^\d{4}-\d{2}-\d{2}"
                 r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$")
 _ISO_TEXT = "ISO 8601 timestamp (YYYY-MM-DD, optionally THH:MM[:SS[.ffffff]] and Z or +HH:MM)"
+_NULL_MARKERS = ("null", "none", "nan", "n/a", "na", "nil", "\\n", "#n/a")
 _TRUE = ("true", "1", "yes", "t")
 _FALSE = ("false", "0", "no", "f")
 _DELIMITER_CANDIDATES = (",", ";", "\t", "|")
@@ -239,8 +247,9 @@ def bucket_of(customer_id: str) -> int:
     """Hash partition of a customer id, as stored in the ``bucket`` column.
 
     The partition is ``md5_number(customer_id) % N_PARTITIONS`` in DuckDB: the
-    MD5 digest of the UTF-8 bytes of the (trimmed) id read as a little-endian
-    128-bit integer, modulo :data:`~features.schema.N_PARTITIONS`. This Python
+    MD5 digest of the UTF-8 bytes of the id as stored (trimmed, in Unicode NFC)
+    read as a little-endian 128-bit integer, modulo
+    :data:`~features.schema.N_PARTITIONS`. This Python
     version is the reference for other engines and for tests.
 
     Parameters
@@ -490,6 +499,7 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path | None,
     positions = _resolve_columns(table, display, names, column_map, None, text.delimiter)
     source = _Source(table, display, "parquet", _unique_keys(names),
                      tuple(row[1] for row in described), positions)
+    _check_id_type(con, source, files)
     select = ", ".join(f"{_q(n)} AS c{i}" for i, n in enumerate(names))
     p = _Params()
     try:
@@ -504,6 +514,26 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path | None,
         raise InputError(_unreadable_parquet(table, display, err)) from err
     _empty_bad(con, source)
     return source
+
+
+def _check_id_type(con: duckdb.DuckDBPyConnection, source: _Source, files: list[str]) -> None:
+    """Refuse customer ids stored as fractional numbers: their text is not the id."""
+    pos = source.positions["customer_id"]
+    kind = source.types[pos]
+    if not re.match(r"^(FLOAT|DOUBLE|REAL|DECIMAL\(\d+,\s*[1-9]\d*\))$", kind):
+        return
+    name = source.keys[pos]
+    p = _Params()
+    example = _run(con, f"SELECT CAST({_q(name)} AS VARCHAR) FROM read_parquet({p(files)}, "
+                        f"union_by_name = true) WHERE {_q(name)} IS NOT NULL LIMIT 1", p)
+    shown = f" (e.g. {example[0][0]!r})" if example else ""
+    raise InputError(
+        f"{source.display}: column {name!r} (data.{source.table} customer_id) is stored as "
+        f"{kind}{shown}; an id stored as a fractional number is not its text (123 reads as "
+        f"'123.0', leading zeros are gone, ids above 2**53 change). Export the file again with "
+        f"customer_id as text (a string column) from the system that holds the ids; converting "
+        f"the numbers afterwards cannot bring the lost digits back."
+    )
 
 
 def _unreadable_parquet(table: str, display: str, err: Exception) -> str:
@@ -750,6 +780,30 @@ def _number_words(text: TextFormat) -> str:
     return f"with data.decimal {text.decimal!r} and data.thousands {thousands}"
 
 
+# Number formats tried on a value that does not parse, to say which setting reads it.
+_NUMBER_FORMATS: tuple[tuple[str, str | None], ...] = (
+    (",", None), (".", ","), (",", "."), (",", " "), (".", " "), (".", "'"))
+
+
+def _number_hint(parse: _Parse, t: str) -> str:
+    """SQL for a hint ending a reason: the data.decimal/data.thousands that read ``t``, or ''."""
+    p = parse.p
+    branches = []
+    current = (parse.text.decimal, parse.text.thousands)
+    # The formats closest to the current one first (one setting changed, then two).
+    for decimal, thousands in sorted(
+            (f for f in _NUMBER_FORMATS if f != current),
+            key=lambda f: (f[0] != current[0]) + (f[1] != current[1])):
+        pattern, _ = _number_pattern(decimal, thousands)
+        changes = [f"data.{key}: {value!r}" for key, value, now in (
+            ("decimal", decimal, parse.text.decimal),
+            ("thousands", thousands, parse.text.thousands)) if value != now]
+        shown = " and ".join(c.replace("None", "null") for c in changes)
+        branches.append(f"WHEN regexp_full_match({t}, {p(pattern)}) "
+                        f"THEN {p(f'; with {shown} in params.yaml it reads as a number')}")
+    return f"CASE {' '.join(branches)} ELSE '' END"
+
+
 def _strptime_sql(parse: _Parse, t: str, fmt: str) -> str:
     parsed = f"try_strptime({t}, {parse.p(fmt)})"
     if "%z" in fmt or "%Z" in fmt:
@@ -817,18 +871,47 @@ def _expected_timestamp(text: TextFormat, *, lenient: bool = False) -> str:
     return f"does not match data.timestamp_format {text.timestamp_format!r}"
 
 
+# Formats tried on a timestamp that does not parse, to name the one the file seems to use.
+_TIMESTAMP_FORMATS = tuple(
+    f"{date}{time}"
+    for date in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d")
+    for time in (" %H:%M:%S", " %H:%M", ""))
+
+
+def _timestamp_hint(parse: _Parse, t: str) -> str:
+    """SQL for a hint ending a reason: the strptime formats that read ``t``, or ''."""
+    p = parse.p
+    matches = ", ".join(
+        f"CASE WHEN try_strptime({t}, {p(fmt)}) IS NOT NULL THEN {p(repr(fmt))} END"
+        for fmt in _TIMESTAMP_FORMATS if fmt != parse.text.timestamp_format)
+    epoch = ("; it looks like a Unix epoch number: export timestamps as ISO 8601 text or as "
+             "a Parquet timestamp column")
+    return (f"CASE WHEN regexp_full_match({t}, {p(r'[0-9]{9,13}([.][0-9]+)?')}) "
+            f"THEN {p(epoch)} ELSE coalesce({p('; it matches data.timestamp_format ')} "
+            f"|| nullif(concat_ws(' or ', {matches}), ''), '') END")
+
+
 def _customer_id_rule(parse: _Parse) -> None:
     p = parse.p
     cid = parse.text_of("customer_id")
-    parse.outputs["customer_id"] = cid
+    # A null written as text by a database export would otherwise gather every
+    # customer-less row under one made-up customer "NULL". Ids are compared as
+    # NFC text, so that "Zoë" typed with a combining diaeresis is the same
+    # customer as "Zoë" with a precomposed one; ASCII ids (strlen = length) are
+    # already normal and skip the work.
+    parse.values["v_customer_id"] = (
+        f"CASE WHEN length({cid}) <= 4 AND lower({cid}) IN {_in_list(_NULL_MARKERS)} THEN NULL "
+        f"WHEN strlen({cid}) = length({cid}) THEN {cid} ELSE nfc_normalize({cid}) END")
+    parse.outputs["customer_id"] = "v_customer_id"
     if "customer_id" in parse.source.positions:
         raw = parse.raw_of("customer_id")
         why = (f"CASE WHEN {raw} IS NULL THEN {p('customer_id is empty')} "
                f"ELSE {p('customer_id ')} || {parse.shown(f'CAST({raw} AS VARCHAR)')} "
-               f"|| {p(' is only whitespace')} END")
+               f"|| CASE WHEN {cid} IS NULL THEN {p(' is only whitespace')} "
+               f"ELSE {p(' is a null marker, not an id')} END END")
     else:
         why = p("customer_id is empty")
-    parse.rules.append(("customer_id_missing", f"{cid} IS NULL", why))
+    parse.rules.append(("customer_id_missing", "v_customer_id IS NULL", why))
 
 
 def _timestamp_rules(parse: _Parse, checks: Checks) -> None:
@@ -838,7 +921,8 @@ def _timestamp_rules(parse: _Parse, checks: Checks) -> None:
     parse.rules += [
         ("timestamp_missing", f"{t} IS NULL", p("timestamp is empty")),
         ("timestamp_unparseable", f"{v} IS NULL",
-         f"{p('timestamp ')} || {parse.shown(t)} || {p(' ' + _expected_timestamp(parse.text))}"),
+         f"{p('timestamp ')} || {parse.shown(t)} || {p(' ' + _expected_timestamp(parse.text))}"
+         f" || {_timestamp_hint(parse, t)}"),
         ("timestamp_too_old", f"{v} < {p(checks.min_timestamp)}",
          f"{p('timestamp ')} || {parse.shown(t)} || "
          f"{p(f' is before validate.min_timestamp {checks.min_timestamp:%Y-%m-%d %H:%M:%S}')}"),
@@ -855,7 +939,7 @@ def _transactions(parse: _Parse, checks: Checks) -> None:
         ("amount_missing", f"{t} IS NULL", p("amount is empty")),
         ("amount_unparseable", f"{v} IS NULL",
          f"{p('amount ')} || {parse.shown(t)} || "
-         f"{p(' is not a number ' + _number_words(parse.text))}"),
+         f"{p(' is not a number ' + _number_words(parse.text))} || {_number_hint(parse, t)}"),
     ]
     for column in ("transaction_id", "channel", "category"):
         parse.outputs[column] = parse.text_of(column)
@@ -888,7 +972,7 @@ def _interactions(parse: _Parse, checks: Checks) -> None:
     parse.rules += [
         ("satisfaction_unparseable", f"{t} IS NOT NULL AND {v} IS NULL",
          f"{p('satisfaction ')} || {parse.shown(t)} || "
-         f"{p(' is not a number ' + _number_words(parse.text))}"),
+         f"{p(' is not a number ' + _number_words(parse.text))} || {_number_hint(parse, t)}"),
         ("satisfaction_out_of_range", f"{v} < {p(float(low))} OR {v} > {p(float(high))}",
          f"{p('satisfaction ')} || {parse.shown(t)} || "
          f"{p(f' is outside data.satisfaction_range [{low:g}, {high:g}]')}"),
@@ -915,7 +999,7 @@ def _interactions(parse: _Parse, checks: Checks) -> None:
     parse.rules += [
         ("resolution_hours_unparseable", f"{t} IS NOT NULL AND {v} IS NULL",
          f"{p('resolution_hours ')} || {parse.shown(t)} || "
-         f"{p(' is not a number ' + _number_words(parse.text))}"),
+         f"{p(' is not a number ' + _number_words(parse.text))} || {_number_hint(parse, t)}"),
         ("resolution_hours_negative", f"{v} < 0",
          f"{p('resolution_hours ')} || {parse.shown(t)} || {p(' is negative')}"),
     ]
@@ -929,7 +1013,8 @@ def _customers(parse: _Parse, checks: Checks) -> None:
     parse.rules += [
         ("signup_date_unparseable", f"{t} IS NOT NULL AND {v} IS NULL",
          f"{p('signup_date ')} || {parse.shown(t)} || "
-         f"{p(' ' + _expected_timestamp(parse.text, lenient=True))}"),
+         f"{p(' ' + _expected_timestamp(parse.text, lenient=True))} || "
+         f"{_timestamp_hint(parse, t)}"),
         ("timestamp_too_old", f"{v} < {p(checks.min_timestamp)}",
          f"{p('signup_date ')} || {parse.shown(t)} || "
          f"{p(f' is before validate.min_timestamp {checks.min_timestamp:%Y-%m-%d %H:%M:%S}')}"),
@@ -939,7 +1024,7 @@ def _customers(parse: _Parse, checks: Checks) -> None:
 
 
 def _in_list(words: tuple[str, ...]) -> str:
-    # Constant vocabularies of this module, not user input.
+    # Constant vocabularies of this module, not user input (no quote in them).
     return "(" + ", ".join(f"'{w}'" for w in words) + ")"
 
 
@@ -998,7 +1083,8 @@ def _last_valid_event(con: duckdb.DuckDBPyConnection, sources: Mapping[str, _Sou
 
 def _cross_row_rules(con: duckdb.DuckDBPyConnection, source: _Source,
                      limit: dt.datetime) -> None:
-    """Create ``_v_late_<table>``: rows breaking exact_duplicate or duplicate_customer_id.
+    """Create ``_v_late_<table>``: rows breaking exact_duplicate, transaction_id_conflict or
+    duplicate_customer_id.
 
     Only rows that break no other rule (and are not in the future) take part,
     so a duplicate of a rejected row is quarantined under the same rule as it.
@@ -1031,6 +1117,34 @@ def _cross_row_rules(con: duckdb.DuckDBPyConnection, source: _Source,
                   ELSE '' END || {p(' (kept)')} AS __reason
         FROM ranked WHERE n > 1
     """, p)
+    if source.table == "transactions" and "transaction_id" in source.positions:
+        # Same id, other values: a corrected or conflicting record. Keeping both
+        # would count the purchase twice; the earlier row is kept. A refund may
+        # carry the id of the purchase it refunds, so the sign of the amount is
+        # part of the key.
+        p = _Params()
+        _run(con, f"""
+            INSERT INTO {source.late}
+            WITH valid AS (
+                SELECT __rid, __line, __file, transaction_id, amount < 0 AS refund
+                FROM {source.parsed}
+                WHERE __rule IS NULL AND NOT coalesce({column} > {p(limit)}, false)
+                  AND transaction_id IS NOT NULL
+                  AND __rid NOT IN (SELECT __rid FROM {source.late})
+            ), firsts AS (
+                SELECT transaction_id, refund, min(struct_pack(f := __file, l := __line)) AS first
+                FROM valid GROUP BY transaction_id, refund HAVING count(*) > 1
+            )
+            SELECT v.__rid, {p('transaction_id_conflict')},
+                   {p('transaction_id ')} || CAST(to_json(v.transaction_id) AS VARCHAR)
+                   || {p(' is already used by line ')} || f.first.l
+                   || CASE WHEN f.first.f IS DISTINCT FROM v.__file THEN {p(' of ')} || f.first.f
+                      ELSE '' END
+                   || {p(' with other values (kept)')}
+            FROM valid v JOIN firsts f
+              ON v.transaction_id = f.transaction_id AND v.refund = f.refund
+            WHERE struct_pack(f := v.__file, l := v.__line) > f.first
+        """, p)
     if source.table != "customers":
         return
     p = _Params()
@@ -1059,11 +1173,12 @@ def _finalize(con: duckdb.DuckDBPyConnection, source: _Source, limit: dt.datetim
     column = _q(name)
     p = _Params()
     since = (f"the last valid event {last_event:%Y-%m-%d %H:%M:%S}" if last_event is not None
-             else "the time of the run, as no event is valid before it")
+             else "the time of the run")
+    after = "" if last_event is not None else "; no valid event is dated before the run"
     future = f"(v.__rule IS NULL AND {column} > {p(limit)})"
     why = (f"{p(name + ' ')} || strftime({column}, '%Y-%m-%d %H:%M:%S') "
            f"|| {p(f' UTC is after {limit:%Y-%m-%d %H:%M:%S} UTC ({since} plus ')}"
-           f"|| {p(f'validate.max_future_days = {checks.max_future_days})')}")
+           f"|| {p(f'validate.max_future_days = {checks.max_future_days}{after})')}")
     _run(con, f"""
         CREATE OR REPLACE TABLE {source.rows} AS
         SELECT v.* EXCLUDE (__rule, __reason, __md5),
@@ -1195,17 +1310,25 @@ _RULE_HINTS = {
 }
 
 
-def _no_transactions(con: duckdb.DuckDBPyConnection, report: Mapping[str, Any]) -> InputError:
+def _no_transactions(con: duckdb.DuckDBPyConnection, report: Mapping[str, Any],
+                     last_event: dt.datetime | None) -> InputError:
     display = report["source_file"]
     if report["rows_read"] == 0:
         return InputError(f"{display}: the file has no data rows (only a header or nothing); "
                           f"data.transactions must name a file with transactions.")
     problems = []
-    for rule, n in sorted(report["quarantined_by_rule"].items(), key=lambda kv: -kv[1])[:3]:
+    by_rule = report["quarantined_by_rule"]
+    for rule, n in sorted(by_rule.items(), key=lambda kv: -kv[1])[:3]:
         line, reason = _run(con, "SELECT source_line, reason FROM _v_quarantine "
                                  "WHERE \"table\" = 'transactions' AND rule = $r "
                                  "ORDER BY source_line LIMIT 1", _one("r", rule))[0]
         hint = f"; {_RULE_HINTS[rule]} in params.yaml" if rule in _RULE_HINTS else ""
+        if rule == "timestamp_in_future" and last_event is None:
+            # Every event after the time of the run: the dates are misread (day and
+            # month swapped, wrong year or zone) or this machine's clock is wrong.
+            hint = ("; every parsed event is after the time of the run: check the dates in "
+                    "the file (day/month order, data.timestamp_format, the year) and the "
+                    "clock of this machine")
         problems.append(f"{rule}: {n} rows (e.g. line {line}: {reason}{hint})")
     return InputError(f"{display}: none of the {report['rows_read']} transactions rows passed "
                       f"validation. Most frequent problems: " + " | ".join(problems))
@@ -1305,7 +1428,7 @@ def validate_inputs(
     }
     reconcile(report)
     if tables["transactions"]["rows_accepted"] == 0:
-        raise _no_transactions(con, tables["transactions"])
+        raise _no_transactions(con, tables["transactions"], last_event)
     return report
 
 

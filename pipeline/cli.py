@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.config import PATHS, ConfigError, Params, load_params
@@ -83,6 +84,12 @@ def _scoring_errors() -> list[tuple[tuple[type[BaseException], ...], str, int]]:
             ((SinkError,), "sink error", EXIT_SINK)]
 
 
+def _report(what: str, error: BaseException) -> None:
+    """Print an expected error on one logical line: the message as it is (brackets in a
+    file or column name are not console markup), not wrapped, so paths stay whole."""
+    err.print(f"[bold red]{what}:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+
+
 def run_stage(stage: Callable[..., Any], params_path: Path | None = None,
               overrides: list[str] | None = None, **kwargs: Any) -> Any:
     """Run a stage's ``main`` with logging and exit codes; used by ``python -m`` and the CLI."""
@@ -91,15 +98,15 @@ def run_stage(stage: Callable[..., Any], params_path: Path | None = None,
         params = _params(params_path, overrides)
         return stage(params, **kwargs)
     except ConfigError as e:
-        err.print(f"[bold red]configuration error:[/] {e}", highlight=False)
+        _report("configuration error", e)
         raise SystemExit(EXIT_CONFIG) from None
     except _input_errors() as e:
-        err.print(f"[bold red]input error:[/] {e}", highlight=False)
+        _report("input error", e)
         raise SystemExit(EXIT_INPUT) from None
     except Exception as e:
         for kinds, what, code in _scoring_errors():
             if isinstance(e, kinds):
-                err.print(f"[bold red]{what}:[/] {e}", highlight=False)
+                _report(what, e)
                 raise SystemExit(code) from None
         raise
 

@@ -23,7 +23,7 @@ log = logging.getLogger("churn")
 
 
 class NoEventsError(ValueError):
-    """The clean tables hold no transaction or interaction at all."""
+    """No event to build features from: the clean tables hold none, or none before a cutoff."""
 
 
 def feature_spec(params: Params) -> FeatureSpec:
@@ -88,6 +88,14 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict:
     spec = feature_spec(params)
     con, clean, span = open_clean(params, paths)
     cutoffs = cutoffs_for(params, *span)
+    if cutoffs[-1] <= span[0]:
+        # Features at a cutoff see the events on days before it: every snapshot
+        # would be empty, and labels and training would fail far from the cause.
+        raise NoEventsError(
+            f"every snapshot cutoff ({cutoffs[0]} to {cutoffs[-1]}) is on or before the first "
+            f"event ({span[0]}): no customer has an event before any cutoff. Set "
+            f"features.last_snapshot (and features.first_snapshot) in params.yaml to dates "
+            f"after {span[0]}, or to null for the data's own range")
     per_chunk = partitions_per_chunk(con, clean, f.events_per_chunk)
     log.info("features: %d cutoffs from %s to %s, %d partitions per chunk",
              len(cutoffs), cutoffs[0], cutoffs[-1], per_chunk)
