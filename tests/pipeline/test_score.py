@@ -340,3 +340,40 @@ def test_scoring_into_postgresql_never_shows_the_password(project, postgres_url,
     for text in (report, caplog.text, json.dumps(summary)):
         assert url.password not in text
     assert "***" in summary["outputs"]["postgres"]
+
+
+def test_two_jobs_for_the_same_date_end_with_one_set_of_rows(project, postgres_url):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    params, paths, *_, uri = project
+    repo = Path(__file__).resolve().parents[2]
+    as_of = "2024-06-01"
+    env = {**os.environ, "CHURN_PROJECT_DIR": str(paths.root), "MLFLOW_TRACKING_URI": uri,
+           "CHURN_POSTGRES_URL": postgres_url}
+    command = [str(Path(sys.executable).with_name("churn")), "score", "--params",
+               str(repo / "params.yaml"), "--as-of", as_of, "-S", "score.sinks.postgres.table="
+               "concurrent_scores"]
+    jobs = [subprocess.Popen(command, env=env, cwd=paths.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [job.communicate(timeout=600)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    day = dt.date.fromisoformat(as_of)
+    customers = json.loads(paths.score_report.read_text())["customers"]
+    parquet = read_parquet_scores(paths)
+    parquet = parquet[pd.to_datetime(parquet["as_of"]).dt.date == day]
+    duck = read_duckdb_scores(paths)
+    duck = duck[pd.to_datetime(duck["as_of"]).dt.date == day]
+    conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+    with psycopg.connect(conninfo) as con:
+        pg = con.execute("SELECT customer_id FROM public.concurrent_scores WHERE as_of = %s",
+                         [day]).fetchall()
+    for ids in (parquet["customer_id"].tolist(), duck["customer_id"].tolist(),
+                [r[0] for r in pg]):
+        assert len(ids) == len(set(ids)) == customers
