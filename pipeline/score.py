@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import os
 import re
 import tempfile
 import time
@@ -44,7 +45,7 @@ from features.engines.duckdb import build_features
 from features.schema import CUSTOMER_SCORES
 from models.scorer import Scorer, schema_difference
 from pipeline import tracking
-from pipeline.config import PATHS, Params, Paths, load_params
+from pipeline.config import PATHS, ConfigError, Params, Paths, load_params
 from pipeline.features import feature_spec, open_clean, partitions_per_chunk
 from pipeline.io import write_json, write_parquet
 from pipeline.labels import stage_rules
@@ -159,6 +160,20 @@ def check_compatible(scorer: Scorer, params: Params) -> None:
 # --------------------------------------------------------------------------
 
 
+def scoring_time() -> dt.datetime:
+    """Now in UTC (naive, whole seconds), or the time ``SOURCE_DATE_EPOCH`` gives (seconds
+    since 1970, the reproducible-builds convention): with it set, two runs on the same
+    data with the same model write byte-identical files."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.UTC).replace(tzinfo=None)
+        except ValueError:
+            raise ConfigError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970-01-01, "
+                              f"got {epoch!r}") from None
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
 def default_as_of(span: tuple[dt.date, dt.date]) -> dt.date:
     """The day after the last event: every event counts."""
     return span[1] + dt.timedelta(days=1)
@@ -252,22 +267,38 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
     return rows, drift
 
 
-def summarize(scores: pd.DataFrame) -> dict[str, Any]:
-    """Counts and value at risk by stage, risk label and action."""
-    def counts(column: str) -> dict[str, int]:
-        return {str(k): int(v) for k, v in scores[column].value_counts(dropna=False)
-                .sort_index().items()}
+def score_groups(scores: pd.DataFrame) -> pd.DataFrame:
+    """Customers and value at risk by (stage, risk label, action): what the summary needs."""
+    return (scores.groupby(["stage", "risk_label", "action"], dropna=False, observed=True)
+            .agg(customers=("customer_id", "size"), value_at_risk=("value_at_risk", "sum"))
+            .reset_index())
 
-    by = (scores.groupby(["stage", "action"], observed=True)
-          .agg(customers=("customer_id", "size"), value_at_risk=("value_at_risk", "sum"))
+
+def summarize(scores: Any) -> dict[str, Any]:
+    """Counts and value at risk by stage, risk label and action.
+
+    ``scores``: the scored rows, or anything with a ``groups()`` method that
+    returns :func:`score_groups` of them (the Spark engine's rows, aggregated by Spark).
+    """
+    groups = score_groups(scores) if isinstance(scores, pd.DataFrame) else scores.groups()
+
+    def counts(column: str) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for key, n in zip(groups[column].astype(object), groups["customers"], strict=True):
+            key = "None" if pd.isna(key) else str(key)
+            totals[key] = totals.get(key, 0) + int(n)
+        return dict(sorted(totals.items(), key=lambda kv: (kv[0] == "None", kv[0])))
+
+    by = (groups.groupby(["stage", "action"], observed=True)
+          .agg(customers=("customers", "sum"), value_at_risk=("value_at_risk", "sum"))
           .reset_index())
     return {
-        "customers": len(scores),
+        "customers": int(groups["customers"].sum()),
         "by_stage": counts("stage"),
         "by_risk": {("none (prospect)" if k in ("None", "nan") else k): v
                     for k, v in counts("risk_label").items()},
         "by_action": counts("action"),
-        "value_at_risk": round(float(scores["value_at_risk"].sum()), 2),
+        "value_at_risk": round(float(groups["value_at_risk"].sum()), 2),
         "stage_x_action": [
             {"stage": r.stage, "action": r.action, "customers": int(r.customers),
              "value_at_risk": round(float(r.value_at_risk), 2)}
@@ -312,7 +343,7 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     params = params or load_params()
     paths = paths or PATHS
     started = time.perf_counter()
-    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    scored_at = scoring_time()
     model = load_model(params)
     check_compatible(model.scorer, params)
     log_event("score.model", uri=model.uri, name=model.name, version=model.version,
@@ -322,13 +353,22 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     with steps("score") as progress, tempfile.TemporaryDirectory(
             prefix=".score-features-", dir=paths.root) as tmp:
         t0 = time.perf_counter()
-        as_of, parts = _feature_parts(params, paths, Path(tmp), progress)
-        log_event("score.features", as_of=as_of, seconds=round(time.perf_counter() - t0, 1))
-        t0 = time.perf_counter()
         threshold = params.score.drift.threshold
-        scores, drift = score_features(model, parts, chunk_rows=params.score.chunk_rows,
-                                       scored_at=scored_at, threshold=threshold,
-                                       workers=params.score.workers, progress=progress)
+        if params.features.engine == "spark":
+            # Features, scores, drift counts and summary computed by Spark; the rows
+            # stay in its output folder until the sinks take them.
+            from pipeline import spark as spark_engine
+
+            as_of, scores, drift = spark_engine.score(model, params, paths,
+                                                      scored_at=scored_at)
+        else:
+            as_of, parts = _feature_parts(params, paths, Path(tmp), progress)
+            log_event("score.features", as_of=as_of,
+                      seconds=round(time.perf_counter() - t0, 1))
+            t0 = time.perf_counter()
+            scores, drift = score_features(model, parts, chunk_rows=params.score.chunk_rows,
+                                           scored_at=scored_at, threshold=threshold,
+                                           workers=params.score.workers, progress=progress)
     log_event("score.scored", customers=len(scores), seconds=round(time.perf_counter() - t0, 1))
     drift_file = paths.drift / f"as_of={as_of.isoformat()}" / "drift.parquet"
     if len(drift):
@@ -360,12 +400,20 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     if summary["published"]:
         for sink in sinks:
             t0 = time.perf_counter()
-            where = sink.write(scores, as_of)
+            where = (sink.write(scores, as_of) if isinstance(scores, pd.DataFrame)
+                     else scores.write(sink, as_of))
             summary["outputs"][sink.name] = where
             log_event("score.write", sink=sink.name, rows=len(scores), where=where,
                       seconds=round(time.perf_counter() - t0, 1))
+    if not isinstance(scores, pd.DataFrame):
+        scores.close()
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["mlflow_run_id"] = tracking.log_scoring(params, summary, drift)
+    if summary["published"] and {"duckdb", "parquet"} & set(summary["outputs"]):
+        from pipeline.reports import write_scoring_report  # the report reads what was written
+
+        summary["report"] = str(write_scoring_report(
+            paths, as_of, drift_threshold=threshold, mlflow_run_id=summary["mlflow_run_id"]))
     write_json(summary, paths.score_report)
     print_summary(summary)
     if not summary["published"]:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from models.scorer import predict_all
+from models.scorer import predict_all, save_fitted
 from pipeline import evaluate, tracking, train
 
 pytestmark = pytest.mark.slow
@@ -88,7 +88,7 @@ def test_same_models_with_new_decisions_are_promoted(project):
     assert decision["promoted"] and "same fitted models" in decision["reason"]
 
 
-def test_training_is_deterministic(project):
+def test_training_is_deterministic(project, tmp_path):
     params, paths, _, _, _ = project
     frame = train.load_training_frame(paths)
     a, _ = train.fit_models(frame, params)
@@ -97,3 +97,6 @@ def test_training_is_deterministic(project):
     pa_ = predict_all(a, test, horizon_days=params.labels.horizon_days)
     pb_ = predict_all(b, test, horizon_days=params.labels.horizon_days)
     pd.testing.assert_frame_equal(pa_, pb_)
+    # Byte for byte: the model files of a retraining are those of the pipeline's run.
+    save_fitted(a, tmp_path)
+    assert evaluate.models_digest(tmp_path) == evaluate.models_digest(paths.models)
