@@ -9,9 +9,11 @@ code in ``features/`` and ``models/``.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -62,13 +64,36 @@ class GenerateParams(_Section):
 
 
 class ColumnMaps(_Section):
+    """Per input table, contract column -> its name in the file. The names are only
+    compared with the file's header and quoted where they reach SQL, so any text is
+    safe; the keys must be contract columns."""
+
     transactions: dict[str, str] = Field(default_factory=dict)
     interactions: dict[str, str] = Field(default_factory=dict)
     customers: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _contract_columns(self) -> ColumnMaps:
+        from features.schema import INPUT_TABLES
+
+        for table in ("transactions", "interactions", "customers"):
+            mapping, names = getattr(self, table), INPUT_TABLES[table].names
+            for key in sorted(set(mapping) - set(names)):
+                near = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(
+                    f"data.columns.{table}.{key} is not a column of the {table} contract{hint}; "
+                    f"the keys are contract columns ({', '.join(names)}), each mapped to the "
+                    f"column's name in the file")
+            for key, value in mapping.items():
+                if not value.strip():
+                    raise ValueError(f"data.columns.{table}.{key} is empty: give the column's "
+                                     f"name in the file, or remove the key")
+        return self
+
 
 class DataParams(_Section):
-    transactions: str
+    transactions: str = Field(min_length=1)
     interactions: str | None = None
     customers: str | None = None
     columns: ColumnMaps = Field(default_factory=ColumnMaps)
@@ -103,6 +128,11 @@ class DataParams(_Section):
             raise ValueError(f"data.thousands and data.decimal are both {self.decimal!r}")
         if len(self.delimiter) != 1:
             raise ValueError(f"data.delimiter must be one character, got {self.delimiter!r}")
+        if self.delimiter in ('"', "\n", "\r"):
+            raise ValueError(f"data.delimiter cannot be a double quote or a line break, got "
+                             f"{self.delimiter!r}")
+        if self.timestamp_format is not None:
+            _check_timestamp_format(self.timestamp_format)
         try:
             import zoneinfo
 
@@ -115,6 +145,26 @@ class DataParams(_Section):
     def path(self, table: str) -> Path | None:
         value = getattr(self, table)
         return None if value is None else resolve(value)
+
+
+def _check_timestamp_format(fmt: str) -> None:
+    """Refuse a strptime format that DuckDB (which parses the timestamps) cannot use."""
+    import re
+
+    import duckdb
+
+    example = "e.g. '%d/%m/%Y %H:%M' or '%Y-%m-%dT%H:%M:%S%z'"
+    if not re.search(r"%-?[Yy]", fmt):
+        raise ValueError(f"data.timestamp_format {fmt!r} has no year (%Y or %y); {example}")
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT try_strptime('', $fmt)", {"fmt": fmt}).fetchall()
+    except duckdb.Error as err:
+        reason = str(err).splitlines()[0].split(": ", 1)[-1]
+        raise ValueError(f"data.timestamp_format {fmt!r} is not a format DuckDB can parse "
+                         f"({reason}); {example}") from None
+    finally:
+        con.close()
 
 
 class ValidateParams(_Section):
@@ -212,6 +262,17 @@ class LabelsParams(_Section):
                              f"(validation may be []); missing: {missing}")
         if given["train"] and (not self.train_cutoffs or not self.test_cutoffs):
             raise ValueError("labels.train_cutoffs and labels.test_cutoffs must not be empty")
+        if given["train"]:
+            # Repeated cutoffs and label windows that leak into a later split are known
+            # without the data; whether the test windows are observed is not.
+            from models.labels import SplitPlan
+
+            try:
+                SplitPlan(self.train_cutoffs or [], self.validation_cutoffs or [],
+                          self.test_cutoffs or [], self.horizon_days)
+            except ValueError as err:
+                raise ValueError(f"labels.train_cutoffs / validation_cutoffs / test_cutoffs: "
+                                 f"{err}") from None
         return self
 
     @property
@@ -240,8 +301,18 @@ class TrainParams(_Section):
     lightgbm: LightGBMSection = Field(default_factory=LightGBMSection)
     calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
     bgnbd_features: Literal["auto", "always", "never"] = "auto"
-    experiment: str = "lifecycle-churn"
+    experiment: str = Field(default="lifecycle-churn", min_length=1)
     registered_model: str = "lifecycle-churn"
+
+    @field_validator("registered_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        # The name goes into models:/<name>@<alias> and models:/<name>/<version>.
+        if not value.strip() or any(c in value for c in "/@:"):
+            raise ValueError(f"must be a non-empty name without '/', "
+                             f"'@' or ':' (it is written in models:/<name>@champion URIs), "
+                             f"got {value!r}")
+        return value
 
 
 class PromotionParams(_Section):
@@ -325,9 +396,36 @@ class PostgresSinkParams(_Section):
     ``postgresql+psycopg://user:password@host:5432/db``) may instead come from the
     environment variable ``CHURN_POSTGRES_URL``, which wins; no URL: no PostgreSQL sink."""
 
-    url: str | None = None
-    db_schema: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    table: str = Field(default="customer_scores", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    url: str | None = Field(default=None, repr=False)
+    db_schema: str = Field(default="public", alias="schema")
+    table: str = "customer_scores"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from pipeline.sinks import mask_url
+
+        if not value.startswith(("postgresql://", "postgresql+", "postgres://")):
+            raise ValueError(f"must be a PostgreSQL URL such as "
+                             f"postgresql+psycopg://user@host:5432/db, got {mask_url(value)!r}")
+        if mask_url(value) != value:
+            # params.yaml is versioned, and dvc.lock records the score params.
+            raise ValueError(
+                f"holds a password ({mask_url(value)}); params.yaml "
+                f"and dvc.lock are versioned: put the URL with its password in the environment "
+                f"variable CHURN_POSTGRES_URL instead, or leave the password out of the URL "
+                f"and give it to PostgreSQL through PGPASSWORD or ~/.pgpass")
+        return value
+
+    @field_validator("db_schema", "table")
+    @classmethod
+    def _identifier(cls, value: str, info: Any) -> str:
+        from pipeline.sinks import check_identifier
+
+        what = "schema" if info.field_name == "db_schema" else "table"
+        return check_identifier(value, what)
 
     @property
     def resolved_url(self) -> str | None:
@@ -355,6 +453,17 @@ class ScoreParams(_Section):
     risk_bands: RiskBandsParams = Field(default_factory=RiskBandsParams)
     value_tiers: ValueTiersParams = Field(default_factory=ValueTiersParams)
     policy: list[PolicyRuleParams] = Field(default_factory=_default_policy)
+
+    @field_validator("model_uri")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        from pipeline.sinks import mask_url
+
+        if value is not None and mask_url(value) != value:
+            raise ValueError(f"holds a password ({mask_url(value)}); it would be written to "
+                             f"reports/score.json and MLflow: give the registry's credentials "
+                             f"through MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+        return value
 
     @model_validator(mode="after")
     def _policy_complete(self) -> ScoreParams:
@@ -431,18 +540,67 @@ def load_params(path: str | os.PathLike[str] | None = None,
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
-        problems = "\n".join(
-            f"  {'.'.join(str(p) for p in e['loc']).replace('validate_', 'validate')}: {e['msg']}"
-            for e in err.errors()
-        )
+        problems = "\n".join(f"  {_problem(e)}" for e in err.errors())
         raise ConfigError(f"{file}: invalid parameters:\n{problems}") from None
+
+
+#: Keys whose values are never shown in messages.
+_SECRET_KEYS = ("url", "password", "passwd", "secret", "token", "credential", "key")
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """``key: message`` for one validation error, with what helps fix it."""
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc).replace("validate_", "validate")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        allowed = _section_keys(loc[:-1])
+        near = difflib.get_close_matches(str(loc[-1]), allowed or [], n=1)
+        if near:
+            message += f" (unknown key; did you mean {near[0]!r}?)"
+        elif allowed:
+            message += f" (unknown key; the keys here are {', '.join(allowed)})"
+    elif (error["type"] not in ("value_error", "missing")
+          and isinstance(error.get("input"), str | int | float | bool)
+          and not any(word in key.lower() for word in _SECRET_KEYS)):
+        shown = repr(error["input"])
+        message += f", got {shown if len(shown) <= 80 else shown[:77] + '...'}"
+    return f"{key}: {message}"
+
+
+def _section_keys(loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys allowed in the params section at ``loc``, or None if it is not a section."""
+    node: Any = Params
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        field = next((f for name, f in node.model_fields.items()
+                      if (f.alias or name) == part or name == part), None)
+        if field is None:
+            return None
+        kind = field.annotation
+        while not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            args = [a for a in get_args(kind) if a is not type(None)]
+            if get_origin(kind) in (list, dict) and args and parts:
+                parts.pop(0)  # a list index or a dict key
+                kind = args[-1]
+            elif len(args) == 1:
+                kind = args[0]  # X | None
+            else:
+                return None
+        node = kind
+    return [f.alias or name for name, f in node.model_fields.items()]
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
-    for part in parents:
+    for i, part in enumerate(parents):
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            section = ".".join(parents[: i + 1])
+            raise ConfigError(f"--set {dotted}: {section} holds a {type(node).__name__}, not a "
+                              f"section of keys; set {section} as a whole")
     node[leaf] = value
 
 

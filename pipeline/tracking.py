@@ -32,6 +32,15 @@ log = logging.getLogger("churn")
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 
+#: Keys whose values are secrets wherever they are (a Spark conf, a connection option).
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|credential|access[._-]?key"
+                         r"|private[._-]?key", re.IGNORECASE)
+#: The password of a URL anywhere in a text (user:password@host; also jdbc:postgresql://...).
+#: It may hold a '/' (SQLAlchemy reads one), so a port and path before an '@' are masked too.
+_URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+#: password=... in a URL query or a libpq connection string ("host=h password=...").
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword=)[^&#;\s]*", re.IGNORECASE)
+
 
 def configure(params: Params) -> str:
     """Point MLflow at the tracking store and the pipeline's experiment; return its id."""
@@ -61,6 +70,30 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URL in it, and ``password=`` values, as ``***``."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def redact(values: Mapping[str, Any]) -> dict[str, str]:
+    """Values as MLflow params or tags: text of at most 500 characters, with the value
+    of a key that names a secret (``...password``, ``...token``, ...) as ``***`` and
+    no password left in a URL. Everything logged to MLflow goes through here."""
+    out = {}
+    for key, value in values.items():
+        secret = _SECRET_KEY.search(key) and value not in (None, "")
+        out[key] = "***" if secret else mask_secrets(str(value))[:500]
+    return out
+
+
+def training_params(params: Params) -> dict[str, str]:
+    """The params of a training run: the ``train``, ``labels``, ``stages`` and
+    ``features`` sections flattened to dotted keys (the ``score`` section, where the
+    database URL is, is not logged), redacted."""
+    dump = params.model_dump(by_alias=True, mode="json")
+    return redact(_flatten({k: dump[k] for k in ("train", "labels", "stages", "features")}))
+
+
 def run_tags() -> dict[str, str]:
     """Tags of every run: the git commit and the digest of params.yaml."""
     tags = {"pipeline": "lifecycle-churn"}
@@ -78,11 +111,9 @@ def log_training(params: Params, paths: Paths, frame: pd.DataFrame, fitted: dict
                  summary: dict[str, Any]) -> dict[str, str]:
     """Open the training run: params, tags, datasets, validation figures, model files."""
     configure(params)
-    dump = params.model_dump(by_alias=True, mode="json")
-    logged = _flatten({k: dump[k] for k in ("train", "labels", "stages", "features")})
     with mlflow.start_run(run_name="train") as run:
         mlflow.set_tags({**run_tags(), "dvc_stage": "train"})
-        mlflow.log_params({k: str(v)[:500] for k, v in logged.items()})
+        mlflow.log_params(training_params(params))
         for split in ("train", "validation", "test"):
             rows = frame[frame["split"] == split]
             dataset = mlflow.data.from_pandas(rows, source=str(paths.labels_table),
@@ -183,7 +214,7 @@ def scoring_example(frame: pd.DataFrame, schema: Schema | None = None) -> pd.Dat
 
 def masked_tracking_uri() -> str:
     """The tracking URI with any password replaced by ``***``."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", tracking_uri())
+    return mask_secrets(tracking_uri())
 
 
 def describe_model_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -214,12 +245,12 @@ def log_scoring(params: Params, summary: Mapping[str, Any], drift: pd.DataFrame)
     configure(params)
     with mlflow.start_run(run_name=f"score {summary['as_of']}") as run:
         model = summary["model"]
-        mlflow.set_tags({**run_tags(), "dvc_stage": "score", "as_of": summary["as_of"],
-                         "model_uri": model["uri"], "model_version": str(model["version"]),
-                         "model_run_id": str(model["run_id"])})
-        mlflow.log_params({"as_of": summary["as_of"], "model_uri": model["uri"],
-                           "drift_threshold": summary["drift"]["threshold"],
-                           "sinks": ",".join(summary["outputs"]) or "none"})
+        mlflow.set_tags(redact({**run_tags(), "dvc_stage": "score", "as_of": summary["as_of"],
+                                "model_uri": model["uri"], "model_version": model["version"],
+                                "model_run_id": model["run_id"]}))
+        mlflow.log_params(redact({"as_of": summary["as_of"], "model_uri": model["uri"],
+                                  "drift_threshold": summary["drift"]["threshold"],
+                                  "sinks": ",".join(summary["outputs"]) or "none"}))
         metrics = {"customers": summary["customers"],
                    "value_at_risk": summary["value_at_risk"],
                    "drifted_columns": len(summary["drift"]["drifted"])}
@@ -233,7 +264,7 @@ def log_scoring(params: Params, summary: Mapping[str, Any], drift: pd.DataFrame)
             if len(drift):
                 drift.to_csv(Path(tmp) / "drift.csv", index=False)
             (Path(tmp) / "score_summary.json").write_text(
-                json.dumps(dict(summary), indent=2, default=str))
+                mask_secrets(json.dumps(dict(summary), indent=2, default=str)))
             mlflow.log_artifacts(tmp, artifact_path="scoring")
         return run.info.run_id
 

@@ -93,3 +93,186 @@ def test_risk_bands_must_increase(tmp_path, tree):
     tree["score"]["risk_bands"]["high"] = 0.2
     with pytest.raises(ConfigError, match="must increase strictly"):
         load_params(_write(tmp_path, tree))
+
+
+# --------------------------------------------------------------------------
+# Every section: the exact line of the message, key first
+# --------------------------------------------------------------------------
+
+
+def _set(path: str, value):
+    def change(tree):
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return change
+
+
+SECTION_CASES = [
+    # unknown keys: the closest known key, or the keys of the section
+    ("trian", {}, "trian: Extra inputs are not permitted (unknown key; did you mean 'train'?)"),
+    ("features.windwos_days", [30], "features.windwos_days: Extra inputs are not permitted "
+                                    "(unknown key; did you mean 'windows_days'?)"),
+    ("score.sinks.postgres.pasword", "x", "score.sinks.postgres.pasword: Extra inputs are not "
+                                          "permitted (unknown key; the keys here are url, schema, "
+                                          "table)"),
+    ("generate.sizes.tiny.customer", 10, "generate.sizes.tiny.customer: Extra inputs are not "
+                                         "permitted (unknown key; did you mean 'customers'?)"),
+    # wrong types: the value given
+    ("features.trend_days", "ninety", "features.trend_days: Input should be a valid integer, "
+                                      "unable to parse string as an integer, got 'ninety'"),
+    ("validate.min_timestamp", "last year", "validate.min_timestamp: Input should be a valid "
+                                            "date or datetime, input is too short, got "
+                                            "'last year'"),
+    # generate
+    ("generate.size", "huge", "generate: generate.size is 'huge', which is not one of "
+                              "generate.sizes: ['default', 'small', 'tiny']"),
+    ("generate.sizes.tiny.days", 10, "generate.sizes.tiny.days: Input should be greater than 60, "
+                                     "got 10"),
+    # data
+    ("data.transactions", "", "data.transactions: String should have at least 1 character, "
+                              "got ''"),
+    ("data.delimiter", '"', "data: data.delimiter cannot be a double quote or a line break, "
+                            "got '\"'"),
+    ("data.delimiter", ";;", "data: data.delimiter must be one character, got ';;'"),
+    ("data.decimal", ";", "data.decimal: Input should be '.' or ',', got ';'"),
+    ("data.timestamp_format", "%d/%m %H:%M", "data: data.timestamp_format '%d/%m %H:%M' has no "
+                                             "year (%Y or %y); e.g. '%d/%m/%Y %H:%M' or "
+                                             "'%Y-%m-%dT%H:%M:%S%z'"),
+    ("data.timestamp_format", "%Y-%m-%q", "data: data.timestamp_format '%Y-%m-%q' is not a format "
+                                          "DuckDB can parse (Failed to parse format specifier "
+                                          "%Y-%m-%q: Unrecognized format for strftime/strptime: "
+                                          "%q); e.g. '%d/%m/%Y %H:%M' or '%Y-%m-%dT%H:%M:%S%z'"),
+    ("data.satisfaction_range", [5, 1], "data: data.satisfaction_range must be [low, high] with "
+                                        "low < high, got [5.0, 1.0]"),
+    ("data.columns.transactions", {"amout": "total"},
+     "data.columns: data.columns.transactions.amout is not a column of the transactions contract "
+     "(did you mean 'amount'?); the keys are contract columns (customer_id, timestamp, amount, "
+     "transaction_id, quantity, channel, category, discount), each mapped to the column's name "
+     "in the file"),
+    ("data.columns.interactions", {"kind": " "},
+     "data.columns: data.columns.interactions.kind is empty: give the column's name in the "
+     "file, or remove the key"),
+    # validate
+    ("validate.memory_limit", "lots", "validate.memory_limit: validate.memory_limit must be a "
+                                      "size such as '2GB' or '512MiB', got 'lots'"),
+    ("validate.max_future_days", -1, "validate.max_future_days: Input should be greater than or "
+                                     "equal to 0, got -1"),
+    # features
+    ("features.windows_days", [30, 30], "features.windows_days: windows must be distinct "
+                                        "positive day counts, got [30, 30]"),
+    ("features.snapshot_frequency", "fortnightly", "features.snapshot_frequency: 'fortnightly' is "
+                                                   "not a pandas offset alias (e.g. 'MS', '30D', "
+                                                   "'W-MON')"),
+    # stages
+    ("stages.dormant_after_days", 400, "stages: stages.dormant_after_days (400) must be below "
+                                       "stages.lost_after_days (365)"),
+    ("stages.at_risk_gap_factor", 0.5, "stages.at_risk_gap_factor: Input should be greater than "
+                                       "or equal to 1, got 0.5"),
+    # labels
+    ("labels.horizon_days", 0, "labels.horizon_days: Input should be greater than 0, got 0"),
+    ("labels.train_cutoffs", ["2024-01-01"], "labels: an explicit split plan needs train, "
+                                             "validation and test cutoffs (validation may be []); "
+                                             "missing: ['labels.validation_cutoffs', "
+                                             "'labels.test_cutoffs']"),
+    # train
+    ("train.registered_model", "churn/v2", "train.registered_model: must be a non-empty name "
+                                           "without '/', '@' or ':' (it is written in "
+                                           "models:/<name>@champion URIs), got 'churn/v2'"),
+    ("train.lightgbm.learning_rate", 2, "train.lightgbm.learning_rate: Input should be less than "
+                                        "or equal to 1, got 2"),
+    ("train.bgnbd_features", "sometimes", "train.bgnbd_features: Input should be 'auto', 'always' "
+                                          "or 'never', got 'sometimes'"),
+    # evaluate
+    ("evaluate.promotion.metric", "accuracy", "evaluate.promotion.metric: Input should be "
+                                              "'roc_auc' or 'pr_auc', got 'accuracy'"),
+    ("evaluate.bootstrap_samples", 10, "evaluate.bootstrap_samples: Input should be greater than "
+                                       "or equal to 100, got 10"),
+    # score
+    ("score.risk_bands.high", 0.2, "score.risk_bands: score.risk_bands must increase strictly "
+                                   "(medium < high < critical), got 0.3, 0.2, 0.75"),
+    ("score.risk_bands.critical", 0.5, "score.risk_bands: score.risk_bands must increase strictly "
+                                       "(medium < high < critical), got 0.3, 0.5, 0.5"),
+    ("score.value_tiers.cuts", [0.8, 0.5], "score.value_tiers: score.value_tiers.cuts must "
+                                           "increase strictly, got [0.8, 0.5]"),
+    ("score.value_tiers.cuts", [50, 80], "score.value_tiers: score.value_tiers.cuts are "
+                                         "population shares with method 'quantile' and must lie "
+                                         "strictly between 0 and 1, got [50.0, 80.0]"),
+    ("score.drift.bins", 1, "score.drift.bins: Input should be greater than or equal to 2, got 1"),
+    ("score.sinks.postgres.url", "mysql://u@db.example/churn",
+     "score.sinks.postgres.url: must be a PostgreSQL URL such as "
+     "postgresql+psycopg://user@host:5432/db, got 'mysql://u@db.example/churn'"),
+    ("score.sinks.postgres.table", "Customer Scores",
+     "score.sinks.postgres.table: table name 'Customer Scores' is not a plain SQL identifier: "
+     "use lower-case letters, digits and underscores, not starting with a digit, at most 63 "
+     "characters"),
+    ("score.sinks.postgres.schema", 'analytics"; DROP SCHEMA public; --',
+     "score.sinks.postgres.schema: schema name 'analytics\"; DROP SCHEMA public; --' is not a "
+     "plain SQL identifier: use lower-case letters, digits and underscores, not starting with a "
+     "digit, at most 63 characters"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "line"), SECTION_CASES,
+                         ids=[f"{k}={v!r}" for k, v, _ in SECTION_CASES])
+def test_each_section_names_the_key_and_the_problem_exactly(tmp_path, tree, key, value, line):
+    _set(key, value)(tree)
+    file = _write(tmp_path, tree)
+
+    with pytest.raises(ConfigError) as raised:
+        load_params(file)
+
+    assert str(raised.value) == f"{file}: invalid parameters:\n  {line}"
+
+
+def test_every_section_has_a_case():
+    sections = {key.split(".")[0] for key, _, _ in SECTION_CASES}
+    assert {"generate", "data", "validate", "features", "stages", "labels", "train", "evaluate",
+            "score"} <= sections
+
+
+def test_an_explicit_plan_that_leaks_is_refused_on_load(tmp_path, tree):
+    tree["labels"].update(train_cutoffs=["2024-01-01"], validation_cutoffs=[],
+                          test_cutoffs=["2024-02-01"])
+    file = _write(tmp_path, tree)
+
+    with pytest.raises(ConfigError) as raised:
+        load_params(file)
+
+    assert str(raised.value) == (
+        f"{file}: invalid parameters:\n  labels: labels.train_cutoffs / validation_cutoffs / "
+        f"test_cutoffs: training cutoffs 2024-01-01 leak into the test period: their label "
+        f"windows of 90 days end after the first test cutoff 2024-02-01 (the last must be on or "
+        f"before 2023-11-03); drop them or move the test cutoffs later")
+
+
+def test_several_problems_are_listed_together(tmp_path, tree):
+    tree["labels"]["horizon_days"] = 0
+    tree["score"]["drift"]["bins"] = 1
+    file = _write(tmp_path, tree)
+
+    with pytest.raises(ConfigError) as raised:
+        load_params(file)
+
+    assert str(raised.value).splitlines()[1:] == [
+        "  labels.horizon_days: Input should be greater than 0, got 0",
+        "  score.drift.bins: Input should be greater than or equal to 2, got 1"]
+
+
+def test_an_override_below_a_value_is_refused():
+    with pytest.raises(ConfigError, match=re.escape(
+            "--set data.transactions.path: data.transactions holds a str, not a section of keys; "
+            "set data.transactions as a whole")):
+        load_params(overrides={"data.transactions.path": "x.csv"})
+
+
+def test_valid_formats_and_names_load():
+    params = load_params(overrides={
+        "data.timestamp_format": "%d/%m/%Y %H:%M", "data.columns.transactions": {
+            "amount": 'amount"; DROP TABLE x; --'},  # a name, quoted where it reaches SQL
+        "score.sinks.postgres.url": "postgresql+psycopg://churn@db.example:5432/crm",
+        "score.sinks.postgres.table": "scores_2024"})
+    assert params.data.columns.transactions == {"amount": 'amount"; DROP TABLE x; --'}
+    assert params.score.sinks.postgres.table == "scores_2024"

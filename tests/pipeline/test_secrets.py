@@ -1,0 +1,142 @@
+"""Database passwords never reach messages, MLflow params and tags, or logged artifacts.
+
+Where a password may come from: ``score.sinks.postgres.url`` (refused with a
+password in it: params.yaml and dvc.lock are versioned), ``score.model_uri``
+(refused likewise), the environment (``CHURN_POSTGRES_URL``, which only the
+PostgreSQL sink reads and shows through ``mask_url``), and any text in the
+sections logged to MLflow (masked by ``pipeline.tracking.redact``). Scoring into
+a real PostgreSQL server without the password in ``reports/score.json`` or the
+logs is tested in ``test_score.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import tracking
+from pipeline.cli import EXIT_CONFIG, app
+from pipeline.config import ConfigError, load_params
+
+PASSWORD = "hunter2-Secret"
+URL = f"postgresql+psycopg://churn:{PASSWORD}@db.example:5432/crm"
+MASKED = "postgresql+psycopg://churn:***@db.example:5432/crm"
+
+
+def test_a_password_in_the_params_url_is_refused_without_showing_it():
+    with pytest.raises(ConfigError) as raised:
+        load_params(overrides={"score.sinks.postgres.url": URL})
+
+    assert str(raised.value).splitlines()[1] == (
+        f"  score.sinks.postgres.url: holds a password ({MASKED}); params.yaml and dvc.lock are "
+        f"versioned: put the URL with its password in the environment variable "
+        f"CHURN_POSTGRES_URL instead, or leave the password out of the URL and give it to "
+        f"PostgreSQL through PGPASSWORD or ~/.pgpass")
+    assert PASSWORD not in str(raised.value)
+
+
+@pytest.mark.parametrize("args", [["-S", f"score.sinks.postgres.url={URL}"],
+                                  ["--model-uri", f"https://ci:{PASSWORD}@registry.example/m"]],
+                         ids=["postgres-url", "model-uri"])
+def test_the_cli_exits_3_without_showing_the_password(args):
+    result = CliRunner().invoke(app, ["score", *args])
+
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "holds a password" in result.output and ":***@" in result.output
+    assert PASSWORD not in result.output
+
+
+def test_the_environment_url_is_used_and_no_url_is_in_the_params_repr(monkeypatch):
+    monkeypatch.setenv("CHURN_POSTGRES_URL", URL)
+    params = load_params(overrides={
+        "score.sinks.postgres.url": "postgresql+psycopg://churn@db.example:5432/crm"})
+
+    assert params.score.sinks.postgres.resolved_url == URL
+    assert "db.example" not in repr(params)
+
+
+@pytest.mark.parametrize(("key", "value", "logged"), [
+    ("features.spark.conf.spark.jdbc.url", f"jdbc:{URL}", f"jdbc:{MASKED}"),
+    ("x.dsn", f"host=h user=u password={PASSWORD}", "host=h user=u password=***"),
+    ("x.options", f"?sslmode=require&password={PASSWORD}", "?sslmode=require&password=***"),
+    ("x.spark.hadoop.fs.s3a.secret.key", PASSWORD, "***"),
+    ("x.db_password", PASSWORD, "***"),
+    ("x.api_token", PASSWORD, "***"),
+    ("x.tracking", "http://mlflow.example:5000", "http://mlflow.example:5000"),
+    ("x.model", "models:/lifecycle-churn@champion", "models:/lifecycle-churn@champion"),
+    ("x.long", "a" * 600, "a" * 500),
+], ids=["url-in-text", "libpq-keywords", "query-password", "secret-key", "password-key",
+        "token-key", "url-without-password", "model-alias", "truncated"])
+def test_redact(key, value, logged):
+    assert tracking.redact({key: value}) == {key: logged}
+
+
+def test_training_params_never_carry_a_password():
+    params = load_params()
+    # Any text in a logged section is masked, e.g. an experiment named after a URL.
+    params = params.model_copy(update={"train": params.train.model_copy(
+        update={"experiment": URL})})
+
+    logged = tracking.training_params(params)
+
+    assert logged["train.experiment"] == MASKED
+    assert {key.split(".")[0] for key in logged} == {"train", "labels", "stages", "features"}
+    assert not [v for v in logged.values() if PASSWORD in v]
+
+
+class _FakeMlflow:
+    """What log_scoring hands to MLflow, recorded instead of sent."""
+
+    def __init__(self) -> None:
+        self.logged: dict[str, dict[str, str]] = {}
+
+    def set_tracking_uri(self, uri: str) -> None:
+        self.logged["tracking_uri"] = {"uri": uri}
+
+    def set_experiment(self, name: str) -> SimpleNamespace:
+        return SimpleNamespace(experiment_id="0")
+
+    @contextlib.contextmanager
+    def start_run(self, **kwargs):
+        yield SimpleNamespace(info=SimpleNamespace(run_id="run-1"))
+
+    def set_tags(self, tags):
+        self.logged["tags"] = dict(tags)
+
+    def log_params(self, params):
+        self.logged["params"] = dict(params)
+
+    def log_metrics(self, metrics):
+        self.logged["metrics"] = {k: str(v) for k, v in metrics.items()}
+
+    def log_artifacts(self, folder, artifact_path=None):
+        self.logged["artifacts"] = {p.name: p.read_text() for p in Path(folder).iterdir()}
+
+
+def test_the_scoring_run_logs_no_password(monkeypatch):
+    fake = _FakeMlflow()
+    monkeypatch.setattr(tracking, "mlflow", fake)
+    summary = {
+        "as_of": "2024-06-01",
+        "model": {"uri": f"https://ci:{PASSWORD}@registry.example/models/churn",
+                  "version": "3", "run_id": "abc"},
+        "customers": 2, "value_at_risk": 10.0, "by_stage": {"core": 2},
+        "by_action": {"protect": 2},
+        "drift": {"threshold": 0.2, "drifted": [], "max_psi": None, "p_defect_psi": None},
+        "outputs": {"postgres": f"{MASKED} (table public.customer_scores)"},
+    }
+
+    assert tracking.log_scoring(load_params(), summary, pd.DataFrame()) == "run-1"
+
+    assert fake.logged["params"]["model_uri"] == (
+        "https://ci:***@registry.example/models/churn")
+    assert fake.logged["tags"]["model_uri"] == "https://ci:***@registry.example/models/churn"
+    artifact = json.loads(fake.logged["artifacts"]["score_summary.json"])
+    assert artifact["model"]["uri"] == "https://ci:***@registry.example/models/churn"
+    assert PASSWORD not in json.dumps(fake.logged)
