@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -215,13 +216,48 @@ def outputs() -> None:
         ("scores (Parquet, by as_of)", PATHS.scores),
         ("scores (DuckDB)", PATHS.scores_db),
         ("drift tables", PATHS.drift),
-        ("scoring report", PATHS.score_report),
+        ("scoring summary", PATHS.score_report),
+        ("training report (HTML)", PATHS.training_report),
+        ("scoring report (HTML, latest)", PATHS.scoring_report),
+        ("scoring reports (HTML, by date)", PATHS.scoring_reports),
     ]
     table = Table("output", "path", "state", box=None, header_style="bold")
     for name, path in rows:
         table.add_row(name, str(path),
                       "[green]ok[/]" if Path(path).exists() else "[yellow]missing[/]")
     Console().print(table)
+
+
+class ReportKind(StrEnum):
+    training = "training"
+    scoring = "scoring"
+
+
+@app.command()
+def report(
+    kind: Annotated[ReportKind, typer.Argument(
+        help="training: the last evaluate run; scoring: one scoring date.")],
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Scoring date YYYY-MM-DD (default: the latest scored date).")] = None,
+    params: ParamsOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Regenerate the HTML training or scoring report from the stored outputs."""
+    import datetime as dt
+
+    from pipeline import reports as stage
+
+    date = None
+    if as_of is not None:
+        if kind is ReportKind.training:
+            raise typer.BadParameter("applies to the scoring report only", param_hint="--as-of")
+        try:
+            date = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD",
+                                     param_hint="--as-of") from None
+    path = run_stage(stage.main, params, set_, kind=kind.value, as_of=date)
+    Console().print(f"wrote {path}", highlight=False)
 
 
 @app.command()

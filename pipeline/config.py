@@ -643,6 +643,10 @@ class Paths:
         self.scores_db = root / "data" / "scores.duckdb"
         self.drift = root / "data" / "drift"
         self.score_report = self.reports / "score.json"
+        # HTML reports (pipeline.reports): the latest of each, and every scoring date's.
+        self.training_report = self.reports / "training_report.html"
+        self.scoring_report = self.reports / "scoring_report.html"
+        self.scoring_reports = self.reports / "scoring"
 
     def clean_table(self, table: str) -> Path:
         return self.clean / f"{table}.parquet"

@@ -53,6 +53,7 @@ from pipeline.config import PATHS, Params, Paths, load_params
 from pipeline.features import feature_spec
 from pipeline.io import atomic_path, write_json
 from pipeline.labels import stage_rules
+from pipeline.reports import write_training_report
 from pipeline.train import load_training_frame
 
 log = logging.getLogger("churn")
@@ -260,6 +261,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
                                                scorer.score(example))
     promotion = _promote(params, run_id, version, flat, models_digest(paths.models))
     write_json(promotion, paths.reports / "promotion.json")
+    # The page shows the promotion decision, so it comes last; it joins the run's plots.
+    tracking.log_evaluation(params, run_id, {}, [write_training_report(paths)])
     d = metrics["defection"]
     log.info("evaluate: defection AUC %.4f (best baseline %s %.4f), version %s %s",
              d["model"]["roc_auc"], d["vs_best_baseline"]["baseline"],
