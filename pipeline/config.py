@@ -262,17 +262,6 @@ class LabelsParams(_Section):
                              f"(validation may be []); missing: {missing}")
         if given["train"] and (not self.train_cutoffs or not self.test_cutoffs):
             raise ValueError("labels.train_cutoffs and labels.test_cutoffs must not be empty")
-        if given["train"]:
-            # Repeated cutoffs and label windows that leak into a later split are known
-            # without the data; whether the test windows are observed is not.
-            from models.labels import SplitPlan
-
-            try:
-                SplitPlan(self.train_cutoffs or [], self.validation_cutoffs or [],
-                          self.test_cutoffs or [], self.horizon_days)
-            except ValueError as err:
-                raise ValueError(f"labels.train_cutoffs / validation_cutoffs / test_cutoffs: "
-                                 f"{err}") from None
         return self
 
     @property

@@ -233,21 +233,6 @@ def test_every_section_has_a_case():
             "score"} <= sections
 
 
-def test_an_explicit_plan_that_leaks_is_refused_on_load(tmp_path, tree):
-    tree["labels"].update(train_cutoffs=["2024-01-01"], validation_cutoffs=[],
-                          test_cutoffs=["2024-02-01"])
-    file = _write(tmp_path, tree)
-
-    with pytest.raises(ConfigError) as raised:
-        load_params(file)
-
-    assert str(raised.value) == (
-        f"{file}: invalid parameters:\n  labels: labels.train_cutoffs / validation_cutoffs / "
-        f"test_cutoffs: training cutoffs 2024-01-01 leak into the test period: their label "
-        f"windows of 90 days end after the first test cutoff 2024-02-01 (the last must be on or "
-        f"before 2023-11-03); drop them or move the test cutoffs later")
-
-
 def test_several_problems_are_listed_together(tmp_path, tree):
     tree["labels"]["horizon_days"] = 0
     tree["score"]["drift"]["bins"] = 1
