@@ -85,14 +85,16 @@ def train_scorer(work: Path) -> Path:
     return model
 
 
-def _score(root: Path, model: Path, as_of: str, workers: int) -> None:
+def _score(root: Path, model: Path, as_of: str, workers: int,
+           overrides: dict | None = None) -> None:
+    """The whole scoring job on ``root`` (``overrides``: more params, e.g. the engine)."""
     from pipeline import score
     from pipeline.config import Paths, load_params
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     params = load_params(overrides={"score.model_uri": str(model), "score.as_of": as_of,
-                                    "features.workers": workers})
+                                    "features.workers": workers, **(overrides or {})})
     score.main(params, Paths(root))
 
 

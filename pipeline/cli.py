@@ -39,6 +39,22 @@ ParamsOption = Annotated[Path | None, typer.Option(
     "--params", help="Params file (default: params.yaml in the project directory).")]
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", "-S", help="Override a param, e.g. -S generate.size=tiny (repeatable).")]
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", help="Feature engine: duckdb (one machine, bucket by bucket) or spark "
+    "(SPARK_MASTER or features.spark.master; default: features.engine).")]
+MemoryLimitOption = Annotated[str | None, typer.Option(
+    "--memory-limit", help="Cap of DuckDB's memory, e.g. 2GB (default: "
+    "features.memory_limit).")]
+
+
+def _engine_overrides(set_: list[str] | None, engine: str | None,
+                      memory_limit: str | None) -> list[str]:
+    overrides = list(set_ or [])
+    if engine is not None:
+        overrides.append(f"features.engine={engine}")
+    if memory_limit is not None:
+        overrides.append(f"features.memory_limit={memory_limit}")
+    return overrides
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -129,11 +145,12 @@ def validate(params: ParamsOption = None, set_: SetOption = None) -> None:
 
 
 @app.command()
-def features(params: ParamsOption = None, set_: SetOption = None) -> None:
+def features(params: ParamsOption = None, set_: SetOption = None,
+             engine: EngineOption = None, memory_limit: MemoryLimitOption = None) -> None:
     """Build point-in-time features for every snapshot cutoff."""
     from pipeline import features as stage
 
-    run_stage(stage.main, params, set_)
+    run_stage(stage.main, params, _engine_overrides(set_, engine, memory_limit))
 
 
 @app.command()
@@ -172,11 +189,13 @@ def score(
         "p_defect drifted above score.drift.threshold.")] = False,
     params: ParamsOption = None,
     set_: SetOption = None,
+    engine: EngineOption = None,
+    memory_limit: MemoryLimitOption = None,
 ) -> None:
     """Score every customer as of a date into the analysts' tables (exit codes: README)."""
     from pipeline import score as stage
 
-    overrides = list(set_ or [])
+    overrides = _engine_overrides(set_, engine, memory_limit)
     if as_of is not None:
         overrides.append(f"score.as_of={as_of}")
     if model_uri is not None:

@@ -184,6 +184,27 @@ class ValidateParams(_Section):
         return value
 
 
+def _check_memory_size(key: str, value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
+        raise ValueError(f"{key} must be a size such as '2GB' or '512MiB', got {value!r}")
+    return value
+
+
+class SparkParams(_Section):
+    """The Spark engine's session (``features.engine: spark``): master and memory.
+
+    The environment variable ``SPARK_MASTER`` wins over ``master``; under
+    ``spark-submit`` the session it started is used as it is."""
+
+    master: str = "local[*]"
+    driver_memory: str | None = "2g"
+    executor_memory: str | None = None
+    shuffle_partitions: int | None = Field(default=None, gt=0)
+    conf: dict[str, str] = Field(default_factory=dict)  # any other spark.* setting
+
+
 class FeaturesParams(_Section):
     windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365], min_length=1)
     trend_days: int = Field(default=90, gt=0)
@@ -195,6 +216,13 @@ class FeaturesParams(_Section):
     workers: int = Field(default=2, gt=0)
     memory_limit: str | None = None
     threads: int | None = Field(default=None, gt=0)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkParams = Field(default_factory=SparkParams)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        return _check_memory_size("features.memory_limit", value)
 
     @field_validator("windows_days")
     @classmethod

@@ -100,9 +100,15 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict:
     log.info("features: %d cutoffs from %s to %s, %d partitions per chunk",
              len(cutoffs), cutoffs[0], cutoffs[-1], per_chunk)
     with steps("features") as progress, atomic_path(paths.features, directory=True) as tmp:
-        summary = build_features(con, clean=clean, cutoffs=cutoffs, spec=spec, out_dir=tmp,
-                                 partitions_per_chunk=per_chunk, workers=f.workers,
-                                 progress=progress)
+        if f.engine == "spark":
+            from pipeline import spark as spark_engine
+
+            summary = spark_engine.build_features(params, paths, spec=spec, cutoffs=cutoffs,
+                                                  out_dir=tmp)
+        else:
+            summary = build_features(con, clean=clean, cutoffs=cutoffs, spec=spec, out_dir=tmp,
+                                     partitions_per_chunk=per_chunk, workers=f.workers,
+                                     progress=progress)
     report = {
         "rows": summary.rows,
         "customers": summary.customers,

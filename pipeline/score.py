@@ -50,6 +50,7 @@ from pipeline.features import feature_spec, open_clean, partitions_per_chunk
 from pipeline.io import write_json, write_parquet
 from pipeline.labels import stage_rules
 from pipeline.progress import steps
+from pipeline.sinks import PARQUET_FILE, validate_scores
 
 log = logging.getLogger("churn")
 
@@ -206,20 +207,70 @@ def _chunks(parts: list[Path], rows: int) -> Iterator[pd.DataFrame]:
             yield batch.to_pandas()
 
 
+class SpooledScores:
+    """Scored rows of one date on disk: Parquet files of every column but ``as_of``
+    (the Parquet sink's layout), with the counts the summary needs.
+
+    What :func:`main` needs of the scored rows without holding them in memory:
+    ``len``, :meth:`groups` and :meth:`write` to a sink. The folder is a
+    temporary one, removed by :meth:`close` (or when the object is collected).
+    """
+
+    def __init__(self, folder: tempfile.TemporaryDirectory,
+                 groups: pd.DataFrame | None = None) -> None:
+        self._folder = folder
+        self.path = Path(folder.name) / "scores"
+        self._groups = groups
+
+    def files(self) -> list[Path]:
+        return sorted(self.path.glob("*.parquet"))
+
+    def __len__(self) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.files())
+
+    def groups(self) -> pd.DataFrame:
+        """:func:`score_groups` of the rows."""
+        return self._groups
+
+    def write(self, sink: Any, as_of: dt.date) -> str:
+        """Write the rows to ``sink``: the Parquet sink's partition is replaced by these
+        files (hard links), the DuckDB sink loads them in one transaction; another sink
+        gets them in memory."""
+        from pipeline import sinks as sink_lib
+
+        files = self.files()
+        if isinstance(sink, sink_lib.ParquetSink):
+            where = sink_lib.replace_partition(sink, as_of, self.path)
+            return str(Path(where) / files[0].name) if len(files) == 1 else where
+        if isinstance(sink, sink_lib.DuckDBSink):
+            return sink.write_files(files, as_of)
+        table = pq.read_table(files)
+        table = table.append_column("as_of", pa.array([as_of] * table.num_rows, pa.date32()))
+        return sink.write(table.select(list(CUSTOMER_SCORES.names)).to_pandas(), as_of)
+
+    def close(self) -> None:
+        self._folder.cleanup()
+
+
 def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
                    scored_at: dt.datetime, threshold: float, workers: int = 2,
-                   progress: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   progress: Any = None,
+                   spool: Path | None = None) -> tuple[pd.DataFrame | SpooledScores,
+                                                        pd.DataFrame]:
     """Score the feature parts chunk by chunk, and compare them with the drift reference.
 
     ``workers`` chunks are scored at once (threads: LightGBM releases the GIL
     while it predicts, so one chunk's trees run while another's reasons are
     written). Drift is counted per chunk (:meth:`models.drift.DriftReference.counts`),
-    so no more than the chunks in flight are held in memory as features.
+    so no more than the chunks in flight are held in memory as features. With
+    ``spool`` (a folder), the scored chunks are written to a temporary folder in
+    it as they come, so no more than the chunks in flight are held as scores either.
 
     Returns
     -------
-    scores : pandas.DataFrame
-        Every column of ``CUSTOMER_SCORES``, sorted by ``customer_id``.
+    scores : pandas.DataFrame or SpooledScores
+        Every column of ``CUSTOMER_SCORES``, sorted by ``customer_id``; with
+        ``spool``, the same rows on disk in the order of the feature parts.
     drift : pandas.DataFrame
         The drift table (one row per feature and ``p_defect``; empty when the
         scorer has no drift reference).
@@ -235,9 +286,30 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
         rows = chunk.reset_index(drop=True).assign(p_defect=out["p_defect"].to_numpy())
         return out, reference.counts(rows)
 
+    stamp = {"model_name": model.name, "model_version": model.version, "run_id": model.run_id,
+             "scored_at": pd.Timestamp(scored_at)}
     scored: list[pd.DataFrame] = []
+    groups: list[pd.DataFrame] = []
     counts: dict[str, np.ndarray] = {}
     done = 0
+    writer: pq.ParquetWriter | None = None
+    folder = (tempfile.TemporaryDirectory(prefix=".score-rows-", dir=spool)
+              if spool is not None else None)
+
+    def take(out: pd.DataFrame) -> None:
+        nonlocal writer
+        if folder is None:
+            scored.append(out)
+            return
+        groups.append(score_groups(out))
+        rows = out.assign(**stamp)[CUSTOMER_SCORES.names]
+        table = validate_scores(rows, rows["as_of"].iloc[0]).drop_columns(["as_of"])
+        if writer is None:
+            (Path(folder.name) / "scores").mkdir()
+            writer = pq.ParquetWriter(Path(folder.name) / "scores" / PARQUET_FILE,
+                                      table.schema, compression="zstd")
+        writer.write_table(table)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         # At most `workers` chunks in flight: memory stays bounded by the chunk size.
         pending: deque[Future] = deque()
@@ -247,14 +319,23 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
                 pending.append(pool.submit(one, chunk))
             while pending and (chunk is None or len(pending) >= max(1, workers)):
                 out, part = pending.popleft().result()
-                scored.append(out)
+                take(out)
                 for name, bins in (part or {}).items():
                     counts[name] = counts[name] + bins if name in counts else bins
                 done += len(out)
                 if progress is not None:
                     progress("score", done, total)
-    if not scored:
+    if writer is not None:
+        writer.close()
+    if not done:
         raise ValueError("no customer to score")
+    drift = (reference.compare_counts(counts, threshold=threshold)
+             if reference is not None else pd.DataFrame())
+    if folder is not None:
+        summed = (pd.concat(groups, ignore_index=True)
+                  .groupby(["stage", "risk_label", "action"], dropna=False, observed=True)
+                  .sum(min_count=1).reset_index())
+        return SpooledScores(folder, summed), drift
     rows = pd.concat(scored, ignore_index=True)
     rows["model_name"] = model.name
     rows["model_version"] = model.version
@@ -262,8 +343,6 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
     rows["scored_at"] = pd.Timestamp(scored_at)
     order = rows["customer_id"].argsort(kind="stable")
     rows = rows.iloc[order].reset_index(drop=True)[CUSTOMER_SCORES.names]
-    drift = (reference.compare_counts(counts, threshold=threshold)
-             if reference is not None else pd.DataFrame())
     return rows, drift
 
 
@@ -366,9 +445,12 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
             log_event("score.features", as_of=as_of,
                       seconds=round(time.perf_counter() - t0, 1))
             t0 = time.perf_counter()
+            # The rows go to a folder as they are scored: memory holds the chunks in
+            # flight, not the population.
             scores, drift = score_features(model, parts, chunk_rows=params.score.chunk_rows,
                                            scored_at=scored_at, threshold=threshold,
-                                           workers=params.score.workers, progress=progress)
+                                           workers=params.score.workers, progress=progress,
+                                           spool=paths.root)
     log_event("score.scored", customers=len(scores), seconds=round(time.perf_counter() - t0, 1))
     drift_file = paths.drift / f"as_of={as_of.isoformat()}" / "drift.parquet"
     if len(drift):

@@ -38,10 +38,13 @@ never reads ``params.yaml`` or the environment. The PostgreSQL sink needs the
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import os
 import re
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +328,10 @@ class ParquetSink:
     in the partition folder (``.part-0.parquet.<hex>.tmp``, which no ``*.parquet``
     glob matches), is flushed to disk and moved onto ``part-0.parquet`` with
     ``os.replace``; temporaries left by a crashed earlier write are removed. One
-    writer per date at a time.
+    writer per date at a time. A partition written by the Spark engine holds
+    several parts (``part-NNNNN.parquet``); such a folder is replaced as a whole
+    (:func:`replace_folder`), by Spark's writes (:func:`replace_partition`) and by
+    this one alike.
 
     Reading it back:
 
@@ -354,6 +360,13 @@ class ParquetSink:
         """
         data = validate_scores(scores, as_of)
         dest = self.partition(as_of) / PARQUET_FILE
+        if dest.parent.is_dir() and any(p.name != PARQUET_FILE
+                                        for p in dest.parent.glob("*.parquet")):
+            staging = _staging_folder(dest.parent)
+            pq.write_table(data.drop_columns(["as_of"]), staging / PARQUET_FILE,
+                           compression="zstd")
+            replace_folder(staging, dest.parent)
+            return str(dest)
         with atomic_path(dest) as tmp:
             pq.write_table(data.drop_columns(["as_of"]), tmp, compression="zstd")
             _fsync(tmp)
@@ -362,6 +375,80 @@ class ParquetSink:
         for leftover in dest.parent.glob(f".{PARQUET_FILE}.*.tmp"):
             leftover.unlink(missing_ok=True)
         return str(dest)
+
+
+def _staging_folder(dest: Path) -> Path:
+    """A new hidden folder beside the dataset's root (on its file system, out of its globs)."""
+    root = dest.parent
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = root.parent / f".{root.name}.{dest.name}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir()
+    return staging
+
+
+_RENAME_EXCHANGE = 2  # renameat2 flag (Linux >= 3.15)
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2``); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                     _RENAME_EXCHANGE) == 0
+
+
+def replace_folder(new: Path, dest: Path) -> None:
+    """Put the folder ``new`` in the place of ``dest`` (same file system); ``new`` is gone after.
+
+    Where ``dest`` exists, the two are swapped in one step (``renameat2`` with
+    ``RENAME_EXCHANGE``): readers see the old files or the new ones, never a mix and
+    never nothing. Where the system cannot swap, ``dest`` is moved aside and ``new``
+    moved in, two renames with an instant in between where the folder is absent.
+    """
+    for path in [*new.iterdir(), new]:
+        _fsync(path)
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(new, dest)
+    elif _exchange(new, dest):
+        shutil.rmtree(new)  # now holds the old files
+    else:
+        old = new.with_name(new.name + ".old")
+        os.replace(dest, old)
+        os.replace(new, dest)
+        shutil.rmtree(old)
+    _fsync(dest.parent)
+
+
+def replace_partition(sink: ParquetSink, as_of: dt.date, folder: Path) -> str:
+    """Make the Parquet files of ``folder`` the partition of ``as_of`` in ``sink``.
+
+    ``folder`` holds the scored rows without ``as_of`` (the folder's name gives it),
+    as written by Spark; it is left as it is: its files are hard-linked (copied
+    across file systems) into a staging folder, which replaces the partition with
+    :func:`replace_folder`. Returns the partition's path.
+    """
+    dest = sink.partition(as_of)
+    staging = _staging_folder(dest)
+    staging.rmdir()
+    try:
+        shutil.copytree(folder, staging, copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns("_SUCCESS", ".*"))
+        replace_folder(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return str(dest)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 #: Partitioning of the Parquet sink's dataset, with ``as_of`` typed as a date; pass it
@@ -443,6 +530,47 @@ class DuckDBSink:
         See :func:`validate_scores` for the frame's contract and the errors raised.
         """
         data = validate_scores(scores, as_of)
+        return self._replace(as_of, lambda con, qualified: _load_duckdb(con, qualified, data))
+
+    def write_files(self, files: Sequence[Path], as_of: dt.date) -> str:
+        """:meth:`write` from Parquet files of scored rows of ``as_of`` (every column
+        but ``as_of``, as the Parquet sink stores them), loaded by DuckDB without
+        passing through Python: memory does not grow with the rows.
+
+        Raises
+        ------
+        ValueError
+            When the files' columns are not those of ``CUSTOMER_SCORES`` without
+            ``as_of``, or a ``customer_id`` is null or on more than one row.
+        """
+        _check_date(as_of)
+        names = [c for c in CUSTOMER_SCORES.names if c != "as_of"]
+        for file in files:
+            got = pq.read_schema(file).names
+            if sorted(got) != sorted(names):
+                raise ValueError(f"{file}: columns {got} are not those of "
+                                 f"{CUSTOMER_SCORES.name} without as_of ({names})")
+        paths = [str(f) for f in files]
+        columns = ", ".join(_quote(c) for c in CUSTOMER_SCORES.names)
+        select = ", ".join("?::DATE AS as_of" if c == "as_of" else _quote(c)
+                           for c in CUSTOMER_SCORES.names)
+
+        def load(con: duckdb.DuckDBPyConnection, qualified: str) -> None:
+            bad = con.execute("SELECT count(*) - count(DISTINCT customer_id), "
+                              "count(*) - count(customer_id) FROM read_parquet(?)",
+                              [paths]).fetchone()
+            if bad[0] or bad[1]:
+                raise ValueError(f"{CUSTOMER_SCORES.name} for as_of {as_of.isoformat()}: "
+                                 f"{bad[0]} repeated and {bad[1]} null customer_id values in "
+                                 f"{paths[0]} ...; each customer has one row per as_of")
+            con.execute(f"INSERT INTO {qualified} ({columns}) SELECT {select} "
+                        f"FROM read_parquet(?)", [as_of, paths])
+
+        return self._replace(as_of, load)
+
+    def _replace(self, as_of: dt.date,
+                 load: Callable[[duckdb.DuckDBPyConnection, str], None]) -> str:
+        """Delete the rows of ``as_of`` and ``load`` the new ones, in one transaction."""
         where = f"{self.path} (table {self.table})"
         con = self._connect()
         try:
@@ -455,7 +583,7 @@ class DuckDBSink:
             con.begin()
             try:
                 con.execute(f"DELETE FROM {qualified} WHERE as_of = ?", [as_of])
-                _load_duckdb(con, qualified, data)
+                load(con, qualified)
                 con.commit()
             except BaseException:
                 with contextlib.suppress(duckdb.Error):  # none to roll back if COMMIT failed
