@@ -3,8 +3,9 @@ the tiny trained and scored project so that they never rot.
 
 The kernel is the Python that runs the tests (the project's virtualenv): a
 kernelspec naming ``sys.executable`` is written to a temporary folder put first
-on ``JUPYTER_PATH``, so no kernel installed on the machine is used and nothing
-is registered outside the test's temporary folders.
+on ``JUPYTER_PATH``, so no kernel installed on the machine is used. Connection
+files and IPython's profile go to temporary folders too: nothing is registered
+or written in the user's Jupyter or IPython folders.
 """
 
 from __future__ import annotations
@@ -73,24 +74,28 @@ def scored_project(trained_project):
 
 
 @pytest.fixture(scope="module")
-def kernel_path(tmp_path_factory) -> Path:
-    """A folder for ``JUPYTER_PATH`` with one kernelspec: this Python."""
+def jupyter_env(tmp_path_factory) -> dict[str, str]:
+    """Environment variables for a kernel of this Python, in temporary folders."""
     root = tmp_path_factory.mktemp("jupyter")
-    spec = root / "kernels" / KERNEL
+    spec = root / "path" / "kernels" / KERNEL
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "lifecycle-churn (tests)",
         "language": "python",
     }))
-    return root
+    for folder in ("runtime", "ipython"):
+        (root / folder).mkdir()
+    return {"JUPYTER_PATH": str(root / "path"), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+            "IPYTHONDIR": str(root / "ipython")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
-def test_notebook_runs_top_to_bottom(path, scored_project, kernel_path, monkeypatch):
+def test_notebook_runs_top_to_bottom(path, scored_project, jupyter_env, monkeypatch):
     root, uri = scored_project
-    monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
+    for name, value in jupyter_env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CHURN_PROJECT_DIR", str(root))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     nb = nbformat.read(path, as_version=4)
