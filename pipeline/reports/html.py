@@ -98,12 +98,15 @@ def percent(value: Any, digits: int = 1) -> str:
     return "–" if _missing(value) else f"{100 * float(value):,.{digits}f}%"
 
 
-def amount(value: Any) -> str:
+def amount(value: Any, digits: int | None = None) -> str:
     """A sum of money, without currency (the data does not say which): ``1,234``, or
-    ``12.50`` below 100; a dash when missing."""
+    ``12.50`` below 100 (or always ``digits`` decimals, for a column of one customer's
+    amounts); a dash when missing."""
     if _missing(value):
         return "–"
-    return f"{float(value):,.2f}" if abs(float(value)) < 100 else f"{float(value):,.0f}"
+    if digits is None:
+        digits = 2 if abs(float(value)) < 100 else 0
+    return f"{float(value):,.{digits}f}"
 
 
 def label(value: Any) -> str:

@@ -43,6 +43,7 @@ def test_number_formats_and_missing_values():
     assert html.percent(0.6145) == "61.5%" and html.percent(0.5, 0) == "50%"
     assert html.number(0.89847) == "0.898" and html.signed(0.0093, 4) == "+0.0093"
     assert html.amount(14579.4) == "14,579" and html.amount(85.857) == "85.86"
+    assert html.amount(182.4, 2) == "182.40"
     assert html.label("first_time_buyer") == "first time buyer"
     assert html.metric("test_defection_roc_auc") == "ROC-AUC" and html.metric("ece") == "ECE"
     for f in (html.integer, html.number, html.signed, html.percent, html.amount, html.label):
