@@ -6,7 +6,9 @@ traceback is printed); 2 wrong command-line usage; 3 invalid ``params.yaml``;
 cannot be loaded (no such model, version or alias; tracking store unreachable);
 6 the model does not fit the features or params (other feature schema, other
 stage rules); 7 drift above the threshold under ``churn score --fail-on-drift``;
-8 a sink cannot be written (DuckDB file in use, PostgreSQL unreachable).
+8 a sink cannot be written (DuckDB file in use, PostgreSQL unreachable); 9 the
+MLflow tracking store cannot be reached or used (``train``, ``evaluate``; ``score``
+says 5, the model being in that store).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pipeline.config import PATHS, ConfigError, Params, load_params
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3, 4
 EXIT_MODEL, EXIT_MISMATCH, EXIT_DRIFT, EXIT_SINK = 5, 6, 7, 8
+EXIT_TRACKING = 9
 
 app = typer.Typer(help="Customer lifecycle and churn pipeline.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -94,11 +97,13 @@ def _scoring_errors() -> list[tuple[tuple[type[BaseException], ...], str, int]]:
     from models.scorer import SchemaMismatchError
     from pipeline.score import DriftError, ModelMismatchError, ModelUnavailableError
     from pipeline.sinks import SinkError
+    from pipeline.tracking import TrackingStoreError
 
     return [((ModelUnavailableError,), "model unavailable", EXIT_MODEL),
             ((ModelMismatchError, SchemaMismatchError), "model mismatch", EXIT_MISMATCH),
             ((DriftError,), "drift", EXIT_DRIFT),
-            ((SinkError,), "sink error", EXIT_SINK)]
+            ((SinkError,), "sink error", EXIT_SINK),
+            ((TrackingStoreError,), "tracking store unavailable", EXIT_TRACKING)]
 
 
 def _report(what: str, error: BaseException) -> None:

@@ -236,6 +236,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     """Evaluate on the test snapshot, register the bundle, apply the promotion rule."""
     params = params or load_params()
     paths = paths or PATHS
+    # An unreachable tracking store fails the stage now, not after the work.
+    tracking.configure(params)
     frame = load_training_frame(paths)
     fitted = load_fitted(paths.models)
     test = frame[frame["split"] == "test"].reset_index(drop=True)

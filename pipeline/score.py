@@ -110,17 +110,14 @@ def load_model(params: Params) -> LoadedModel:
     from mlflow.exceptions import MlflowException
 
     uri = model_uri(params)
-    tracking.configure(params)
     try:
+        tracking.configure(params)
         name, version, run_id = tracking.describe_model_uri(uri)
         pyfunc = mlflow.pyfunc.load_model(uri)
+    except tracking.TrackingStoreError as err:
+        raise ModelUnavailableError(f"cannot load the model {uri}: {err}") from None
     except (MlflowException, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelUnavailableError(
-            f"cannot load the model {uri} from the tracking store "
-            f"{tracking.masked_tracking_uri()}: {first}. Train and register one "
-            "(`dvc repro evaluate`), point MLFLOW_TRACKING_URI at the store that has it, or "
-            "pass --model-uri") from None
+        raise ModelUnavailableError(_unavailable(uri, err)) from None
     try:
         python_model = pyfunc.unwrap_python_model()
     except MlflowException:
@@ -133,6 +130,27 @@ def load_model(params: Params) -> LoadedModel:
             f"{type(python_model).__name__ if python_model is not None else 'another flavour'}")
     run_id = run_id or pyfunc.metadata.run_id
     return LoadedModel(scorer=scorer, uri=uri, name=name, version=version, run_id=run_id)
+
+
+def _unavailable(uri: str, err: BaseException) -> str:
+    """Why the model behind ``uri`` cannot be loaded, and what to do about it."""
+    reason = tracking.error_reason(err)
+    hint = ("Train and register one (`dvc repro evaluate`), point MLFLOW_TRACKING_URI at the "
+            "store that has it, or pass --model-uri")
+    by_alias = re.fullmatch(r"models:/([^/@]+)@(.+)", uri)
+    if tracking.request_failed(err):
+        hint = "Start the tracking server, or point MLFLOW_TRACKING_URI at a running one"
+    elif by_alias:
+        name, alias = by_alias.groups()
+        aliases = tracking.model_aliases(name)
+        if aliases is not None and alias not in aliases:
+            have = ", ".join(f"{a} -> version {v}" for a, v in sorted(aliases.items()))
+            reason = (f"the registered model {name} has no alias {alias!r} "
+                      f"({'its aliases: ' + have if have else 'it has no alias'})")
+            hint = ("Set the alias (README, 'Working as a team') or pass "
+                    f"--model-uri models:/{name}/<version>")
+    return (f"cannot load the model {uri} from the tracking store "
+            f"{tracking.masked_tracking_uri()}: {reason}. {hint}")
 
 
 def check_compatible(scorer: Scorer, params: Params) -> None:

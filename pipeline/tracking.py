@@ -42,12 +42,66 @@ _URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNOREC
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword=)[^&#;\s]*", re.IGNORECASE)
 
 
+#: How long MLflow's HTTP client tries a tracking server before it gives up. MLflow's
+#: own defaults (7 retries, a backoff that doubles up to 2 minutes, 120 s per request)
+#: keep a batch job waiting over 4 minutes for a server that is down; with these, a
+#: refused connection fails after about 10 s, a server that accepts but never answers
+#: after about 2 minutes (4 tries of 30 s). Variables already set in the environment win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",  # 4 tries in all
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # waits of 0, 2 and 4 s between them
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",  # seconds without an answer, per try
+}
+
+#: An MLflow error for a request that got no usable answer (no connection, a timeout,
+#: server errors after the retries), and the cause urllib3 gives in it.
+_REQUEST_FAILED = re.compile(r"API request to .* failed with (exception|error code)")
+_REQUEST_CAUSE = re.compile(r"\(Caused by \w+\([\"']?(?:[^:]*\):\s*)?(.*?)[\"']?\)\)\s*$")
+
+
+class TrackingStoreError(RuntimeError):
+    """The MLflow tracking store cannot be reached or used (server down, wrong URI)."""
+
+
 def configure(params: Params) -> str:
-    """Point MLflow at the tracking store and the pipeline's experiment; return its id."""
+    """Point MLflow at the tracking store and the pipeline's experiment; return its id.
+
+    Raises
+    ------
+    TrackingStoreError
+        Naming the store (password masked) and the cause, when the store does not
+        answer within the bounds of :data:`HTTP_DEFAULTS` or refuses the experiment.
+    """
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     # Progress bars of artifact transfers fill batch logs; a user can still turn them on.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.set_experiment(params.train.experiment).experiment_id
+    try:
+        return mlflow.set_experiment(params.train.experiment).experiment_id
+    except MlflowException as err:
+        what = "cannot reach" if request_failed(err) else "cannot use"
+        raise TrackingStoreError(
+            f"{what} the MLflow tracking store {masked_tracking_uri()} ({error_reason(err)}). "
+            "Start the tracking server, or point MLFLOW_TRACKING_URI at a running one "
+            "(MLFLOW_HTTP_REQUEST_MAX_RETRIES and MLFLOW_HTTP_REQUEST_TIMEOUT set how long "
+            "to try)") from None
+
+
+def request_failed(err: BaseException) -> bool:
+    """Whether an MLflow error is a request to the tracking server that got no usable
+    answer (refused, timed out, unknown host, server errors after the retries)."""
+    return bool(_REQUEST_FAILED.search(str(err)))
+
+
+def error_reason(err: BaseException) -> str:
+    """An MLflow error in one line without a password: the cause urllib3 gives for a
+    request that could not be sent ("Failed to establish a new connection: [Errno 111]
+    Connection refused", "Read timed out. (read timeout=30)"), else the first line."""
+    text = str(err).strip()
+    cause = _REQUEST_CAUSE.search(text)
+    line = cause.group(1) if cause else (text.splitlines()[0] if text else type(err).__name__)
+    return mask_secrets(line)
 
 
 def _git_commit() -> str | None:
@@ -273,6 +327,15 @@ def alias_version(name: str, alias: str) -> str | None:
     """The version behind ``alias``, or None."""
     try:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def model_aliases(name: str) -> dict[str, str] | None:
+    """The aliases of a registered model and their versions; None when there is no such
+    model (or the store cannot say)."""
+    try:
+        return dict(MlflowClient().get_registered_model(name).aliases)
     except MlflowException:
         return None
 

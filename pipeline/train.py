@@ -156,6 +156,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     """Train the models; return the summary written to ``reports/train.json``."""
     params = params or load_params()
     paths = paths or PATHS
+    # An unreachable tracking store fails the stage now, not after the work.
+    tracking.configure(params)
     started = time.perf_counter()
     frame = load_training_frame(paths)
     fitted, summary = fit_models(frame, params)

@@ -1,11 +1,16 @@
-"""Fixtures shared by every test package: a trained pipeline on the tiny demo."""
+"""Fixtures shared by every test package: a trained pipeline on the tiny demo, a
+PostgreSQL server."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 
 from pipeline import evaluate, features, generate, labels, train, validate
 from pipeline.config import Paths, load_params
+from tests.pipeline.postgres_server import ServerUnavailable, running_postgres
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +37,15 @@ def trained_project(tmp_path_factory):
     finally:
         mp.undo()  # tests point MLflow at the store themselves (monkeypatch)
     return params, paths, summary, metrics, uri
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    pytest.importorskip("psycopg", reason="the PostgreSQL sink needs the 'postgres' extra: "
+                        "pip install -e '.[dev,postgres]'")
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(running_postgres())
+        except ServerUnavailable as err:
+            pytest.skip(f"no PostgreSQL server for these tests: {err}")
+        yield url

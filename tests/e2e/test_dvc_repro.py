@@ -3,54 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.project_copy import copy_repo, dvc, set_params
+
 pytestmark = pytest.mark.slow
-
-
-def _copy_repo(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            target = dest / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
-    return dest
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("CHURN_PROJECT_DIR", None)
-    return env
-
-
-def _dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = _copy_repo(tmp_path_factory.mktemp("repo"))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["generate"]["size"] = "tiny"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = _dvc(repo, "repro")
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    set_params(repo, {"generate.size": "tiny"})
+    result = dvc(repo, "repro")
     assert result.returncode == 0, result.stdout + result.stderr
     return repo
 
@@ -89,14 +56,14 @@ def test_features_cover_buyers_and_prospects(repo):
 
 
 def test_second_repro_has_nothing_to_do(repo):
-    status = _dvc(repo, "status")
+    status = dvc(repo, "status")
     assert status.returncode == 0 and "up to date" in status.stdout.lower(), status.stdout
 
 
 def test_experiment_with_another_param_lists_metrics(repo):
-    result = _dvc(repo, "exp", "run", "-S", "train.lightgbm.learning_rate=0.1")
+    result = dvc(repo, "exp", "run", "-S", "train.lightgbm.learning_rate=0.1")
     assert result.returncode == 0, result.stdout + result.stderr
-    shown = _dvc(repo, "exp", "show", "--json")
+    shown = dvc(repo, "exp", "show", "--json")
     assert shown.returncode == 0, shown.stderr
     found = []
 

@@ -1,27 +1,11 @@
-"""Fixtures of the pipeline tests: a PostgreSQL server (the trained tiny project is
-in ``tests/conftest.py``)."""
+"""Fixtures of the pipeline tests: sink targets (the trained tiny project and the
+PostgreSQL server are in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 
-from tests.pipeline.postgres_server import ServerUnavailable, running_postgres
 from tests.pipeline.sink_targets import Target, duckdb_target, parquet_target, postgres_target
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="the PostgreSQL sink needs the 'postgres' extra: "
-                        "pip install -e '.[dev,postgres]'")
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(running_postgres())
-        except ServerUnavailable as err:
-            pytest.skip(f"no PostgreSQL server for the sink tests: {err}")
-        yield url
 
 
 @pytest.fixture(params=["parquet", "duckdb", "postgres"])
