@@ -96,6 +96,11 @@ class Table:
                 return column
         raise KeyError(f"table {self.name!r} has no column {name!r}")
 
+    @property
+    def dtypes(self) -> dict[str, str]:
+        """Column -> Arrow dtype name, in order (what a model records as its input schema)."""
+        return {c.name: c.dtype for c in self.columns}
+
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
 

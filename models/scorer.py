@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -500,8 +500,3 @@ class ChurnScorer(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         return self.scorer.score(model_input)
-
-
-def feature_schema_of(columns: Sequence[Any]) -> dict[str, str]:
-    """Column -> Arrow dtype name, from :class:`features.schema.Column` objects."""
-    return {c.name: c.dtype for c in columns}

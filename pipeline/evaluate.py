@@ -183,7 +183,7 @@ def build_scorer(fitted: dict[str, Any], params: Params, reference: pd.DataFrame
     snapshot: its predicted values fix the value-tier amounts and its features the
     drift reference)."""
     spec = feature_spec(params)
-    schema = {c.name: c.dtype for c in feature_table(spec).columns}
+    schema = feature_table(spec).dtypes
     s = params.score
     return Scorer.build(
         fitted,

@@ -162,7 +162,7 @@ def check_compatible(scorer: Scorer, params: Params) -> None:
         Naming every difference.
     """
     spec = feature_spec(params)
-    expected = {c.name: c.dtype for c in feature_table(spec).columns}
+    expected = feature_table(spec).dtypes
     problems = [f"features: {p}" for p in schema_difference(scorer.feature_schema, expected)]
     bundled = scorer.decisions.stage_rules
     wanted = stage_rules(params)
