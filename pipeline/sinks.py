@@ -603,14 +603,15 @@ class DuckDBSink:
             except duckdb.IOException as err:
                 if "lock" not in str(err).lower():
                     raise
-                if time.monotonic() + pause > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise SinkError(
                         f"DuckDB file {self.path} is in use by another process, and DuckDB "
                         f"allows one writer per file; waited {self.lock_timeout:g} s. Close "
                         f"the other connection (a notebook, a BI tool, another scoring run) "
                         f"and write again ({err})"
                     ) from err
-                time.sleep(pause)
+                time.sleep(min(pause, remaining))
                 pause = min(pause * 2, 1.0)
 
 
