@@ -108,7 +108,19 @@ def generate(out: Path, *, events: int, customers: int, seed: int = 7) -> dict[s
               FROM keys WHERE false)
         TO '{paths['customers']}' (FORMAT parquet)""")
     os.unlink(unsorted)
+    (out / "generated.json").write_text(json.dumps(
+        {"events": events, "customers": customers, "seed": seed}))
     return paths
+
+
+def reuse(out: Path, *, events: int, customers: int, seed: int = 7) -> dict[str, Path] | None:
+    """The tables :func:`generate` left in ``out`` for the same arguments, if any."""
+    marker = out / "generated.json"
+    if not marker.exists() or json.loads(marker.read_text()) != {
+            "events": events, "customers": customers, "seed": seed}:
+        return None
+    return {name: out / f"{name}.parquet"
+            for name in ("transactions", "interactions", "customers", "customer_index")}
 
 
 def _reference(clean: dict[str, Path], out: Path, threads: int | None) -> None:
@@ -164,14 +176,19 @@ def main() -> None:
     parser.add_argument("--memory-limit", default=None)
     parser.add_argument("--workers", type=int, default=2, help="chunks computed at once")
     parser.add_argument("--cutoffs", default="1,12", help="comma-separated cutoff counts")
-    parser.add_argument("--workdir", default=None, help="where to generate (default: a temp dir)")
+    parser.add_argument("--workdir", default=None, help="where to generate (default: a temp "
+                        "dir); tables generated there before with the same sizes are reused")
     args = parser.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="churn-bench-"))
-    t0 = time.perf_counter()
-    clean = generate(work / "clean", events=args.events, customers=args.customers)
-    print(f"generated {args.events:,} events for {args.customers:,} customers in "
-          f"{time.perf_counter() - t0:.1f} s under {work}")
+    clean = reuse(work / "clean", events=args.events, customers=args.customers)
+    if clean:
+        print(f"reusing {args.events:,} events for {args.customers:,} customers under {work}")
+    else:
+        t0 = time.perf_counter()
+        clean = generate(work / "clean", events=args.events, customers=args.customers)
+        print(f"generated {args.events:,} events for {args.customers:,} customers in "
+              f"{time.perf_counter() - t0:.1f} s under {work}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, duckdb {duckdb.__version__}; "
           f"{args.partitions_per_chunk} partitions per chunk, {args.workers} workers")

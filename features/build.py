@@ -5,18 +5,15 @@ meaning). :func:`compute_features` computes them for one partition of
 customers at many cutoffs at once; the engines in :mod:`features.engines` only
 decide which partition of the clean tables goes in and where the rows go.
 
-How many cutoffs cost little more than one
-------------------------------------------
-Events are sorted once by (customer, day). For each event table the kernel
-keeps running sums (amounts, counts per interaction kind, resolved tickets,
-...). The state of a customer at a day ``b`` is then the running sum at the
-position of its last event before ``b``, found by a binary search on the
-composite key ``customer * 2**20 + day``. A windowed aggregate over
-``[c - w, c)`` is the difference of two such look-ups, and the median of the
-inter-purchase gaps before ``c`` is an order statistic found with one more
-pass over the gaps pre-sorted by value. Per cutoff the work is one binary
-search per customer and window, plus one linear pass for the median: the
-events are never re-aggregated per cutoff.
+How the work is shared between cutoffs
+--------------------------------------
+A partition's events are prepared once: sorted by (customer, day), amounts,
+hours and scores turned into exact int64 millionths, each customer's run of
+events located. Per cutoff, compiled loops (:mod:`features.kernel`) walk each
+customer's events up to the cutoff and fill every feature in one pass; the
+inter-purchase gaps are sorted per customer for their medians. Preparing the
+inputs, reading them and writing the rows cost more than the walk, so many
+cutoffs cost far less than as many separate builds.
 
 Point-in-time rule
 ------------------
@@ -36,9 +33,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features import kernel
 from features.schema import Column, Table
 
-_DAY_BITS = 20  # days since 1970 fit in 20 bits until the year 4840
 _DAY_US = 86_400_000_000
 
 KEY_COLUMNS = ("customer_id", "cutoff")
@@ -237,42 +234,22 @@ def _float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return _np(col.cast(pa.float64()), np.float64)
 
 
-def _cumsum(values: np.ndarray) -> np.ndarray:
-    """Running sum with a leading zero: ``out[j] = values[:j].sum()``."""
-    out = np.zeros(values.size + 1, dtype=np.float64)
-    np.cumsum(values, out=out[1:])
+def _fixed(values: np.ndarray) -> np.ndarray:
+    """``values`` (no NaN) in exact millionths, as int64.
+
+    The kernel sums amounts, hours and scores in integers: a float sum would
+    carry rounding that depends on the order of summation, so a customer's value
+    could depend on how customers are partitioned. In integers it is exact.
+    """
+    out = np.empty(values.size, np.int64)
+    _check_fixed(kernel.fixed(np.ascontiguousarray(values, np.float64), out))
     return out
 
 
-_FIXED = 1_000_000  # amounts, hours and scores are summed in millionths, exactly
-
-
-def _cumsum_fixed(values: np.ndarray) -> np.ndarray:
-    """Running sum (leading zero) of ``values`` in exact millionths, as int64.
-
-    Window sums are differences of running sums over the whole partition; in
-    floating point they would carry rounding from other customers' events and
-    so depend on how customers are partitioned. In integers they are exact.
-    """
-    scaled = np.rint(values * _FIXED)
-    if scaled.size and np.abs(scaled).sum() >= 2.0**62:
+def _check_fixed(total: float) -> None:
+    if total >= kernel.FIXED_LIMIT:
         raise ValueError("amounts too large to sum exactly: split the data into more "
                          "partitions per chunk")
-    out = np.zeros(values.size + 1, dtype=np.int64)
-    np.cumsum(scaled.astype(np.int64), out=out[1:])
-    return out
-
-
-def _diff(cum: np.ndarray, end: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Sum between two positions of a running sum, as float64."""
-    d = cum[end] - cum[start]
-    return d / _FIXED if cum.dtype == np.int64 else d
-
-
-def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
 
 
 class _Customers:
@@ -305,46 +282,26 @@ class _Customers:
 
 
 class _Events:
-    """One event table of a partition, sorted by (customer, day), with look-ups by day."""
+    """One event table of a partition, sorted by (customer, day): each customer's
+    events are the run ``start[i]:end[i]``."""
 
     def __init__(self, code: np.ndarray, day: np.ndarray, n_customers: int,
                  extra: dict[str, np.ndarray] | None = None,
                  time: np.ndarray | None = None) -> None:
         extra = extra or {}
-        key = (code.astype(np.int64) << _DAY_BITS) + day
-        if key.size:
-            # Sorted by (customer, day) and, where ``time`` is given, by time within a
-            # day: "the last value before the cutoff" needs the order within a day.
-            step = key[1:] > key[:-1]
-            ties = key[1:] == key[:-1]
-            if time is not None:
-                ties &= time[1:] >= time[:-1]
-            if not np.all(step | ties):
-                order = (np.lexsort((time, key)) if time is not None
-                         else np.argsort(key, kind="stable"))
-                key, code, day = key[order], code[order], day[order]
-                extra = {name: values[order] for name, values in extra.items()}
-        self.key, self.code, self.day, self.extra = key, code, day, extra
-        counts = np.bincount(code, minlength=n_customers)
+        code = np.ascontiguousarray(code, np.int64)
+        day = np.ascontiguousarray(day, np.int64)
+        counts = np.zeros(n_customers, np.int64)
+        # Sorted by (customer, day) and, where ``time`` is given, by time within a
+        # day: "the last value before the cutoff" needs the order within a day.
+        if not kernel.runs(code, day, day if time is None else time, counts):
+            order = np.lexsort((day, code) if time is None else (time, day, code))
+            day = day[order]
+            extra = {name: values[order] for name, values in extra.items()}
+        self.day = day
+        self.extra = extra
         self.end = np.cumsum(counts)
         self.start = self.end - counts
-
-    def before(self, days: Sequence[int]) -> dict[int, np.ndarray]:
-        """Per boundary day ``b`` and customer, the position just after its last event
-        on a day before ``b`` (its ``start`` if none).
-
-        One pass over the events for all boundaries: each event falls between two
-        consecutive boundaries; counting events per (customer, interval) and summing
-        along the intervals gives every position at once.
-        """
-        bounds = np.unique(np.asarray(days, dtype=np.int64))
-        if self.day.size == 0:
-            return {int(b): self.start for b in bounds}
-        width = bounds.size + 1
-        interval = np.searchsorted(bounds, self.day, side="right")
-        counts = np.bincount(self.code * width + interval, minlength=self.start.size * width)
-        below = np.cumsum(counts.reshape(self.start.size, width), axis=1)
-        return {int(b): self.start + below[:, j] for j, b in enumerate(bounds)}
 
     def first_day(self) -> np.ndarray:
         """Per customer, the day of its first event (NaN if none)."""
@@ -353,90 +310,118 @@ class _Events:
         out[has] = self.day[self.start[has]]
         return out
 
-    def at_last(self, values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """Per customer, ``values`` at its last event before ``pos`` (NaN if none)."""
-        has = pos > self.start
-        out = np.full(pos.shape, np.nan)
-        out[has] = values[pos[has] - 1]
-        return out
-
-    def carry_forward(self, values: np.ndarray) -> np.ndarray:
-        """Per event, the last non-NaN value of ``values`` so far for the same customer."""
-        idx = np.where(np.isnan(values), -1, np.arange(values.size))
-        if idx.size:
-            np.maximum.accumulate(idx, out=idx)
-        out = np.full(values.size, np.nan)
-        ok = idx >= 0
-        ok[ok] = self.code[idx[ok]] == self.code[ok]
-        out[ok] = values[idx[ok]]
-        return out
-
-
-class _Gaps:
-    """Inter-purchase gaps, sorted by value within each customer, for prefix medians."""
-
-    def __init__(self, purchases: _Events, n_customers: int) -> None:
-        day, code, start = purchases.day, purchases.code, purchases.start
-        rank = np.arange(day.size) - start[code]  # position among the customer's purchases
-        gap = np.zeros(day.size)
-        gap[1:] = day[1:] - day[:-1]
-        gap[rank == 0] = 0.0
-        self.gap = gap  # per purchase, days since the customer's previous one (0 for the first)
-        self.cum, self.cum_sq = _cumsum(gap), _cumsum(gap * gap)
-        is_gap = rank > 0
-        g_code, g_rank, g_val = code[is_gap], rank[is_gap], gap[is_gap].astype(np.int64)
-        if n_customers < 1 << 21 and (g_rank.max(initial=0) < 1 << 21):
-            # Sort (customer, gap, rank) packed in one int64: a plain sort of integers
-            # is several times faster than an argsort or lexsort.
-            packed = np.sort((g_code.astype(np.int64) << 42) | (g_val << 21) | g_rank)
-            g_code, g_val, g_rank = packed >> 42, (packed >> 21) & 0x1FFFFF, packed & 0x1FFFFF
-        else:
-            order = np.lexsort((g_val, g_code))
-            g_code, g_val, g_rank = g_code[order], g_val[order], g_rank[order]
-        self.code, self.rank, self.value = g_code, g_rank, g_val.astype(np.float64)
-        counts = np.bincount(self.code, minlength=n_customers)
-        self.before_segment = np.cumsum(counts) - counts
-
-    def median(self, n_gaps: np.ndarray) -> np.ndarray:
-        """Per customer, the median of its first ``n_gaps`` gaps (NaN where none)."""
-        out = np.full(n_gaps.shape, np.nan)
-        has = n_gaps > 0
-        if not has.any():
-            return out
-        # The gap of rank r ends the customer's (r+1)-th purchase: seen iff r <= n_gaps.
-        seen_cum = np.cumsum(self.rank <= n_gaps[self.code])
-        base = np.zeros(n_gaps.size, dtype=np.int64)
-        inside = self.before_segment > 0
-        base[inside] = seen_cum[self.before_segment[inside] - 1]
-        m = n_gaps[has]
-        lo = np.searchsorted(seen_cum, base[has] + (m + 1) // 2, side="left")
-        hi = np.searchsorted(seen_cum, base[has] + m // 2 + 1, side="left")
-        hi = np.where(m % 2 == 1, lo, hi)
-        out[has] = (self.value[lo] + self.value[hi]) / 2.0
-        return out
-
 
 class _Purchases:
     """Purchases and refunds of a partition."""
 
     def __init__(self, transactions: pa.Table, codes: np.ndarray, n: int) -> None:
         refund = _np(transactions.column("is_refund"), bool)
-        day = _days(transactions.column("timestamp"))
-        amount = _float(transactions.column("amount"))
-        self.buy = _Events(codes[~refund], day[~refund], n, {"amount": amount[~refund]})
-        self.ref = _Events(codes[refund], day[refund], n, {"amount": -amount[refund]})
-        self.buy_amt = _cumsum_fixed(self.buy.extra["amount"])
-        self.ref_amt = _cumsum_fixed(self.ref.extra["amount"])
+        ts_us = _np(transactions.column("timestamp").cast(pa.timestamp("us")).cast(pa.int64()),
+                    np.int64)
+        n_ref = int(np.count_nonzero(refund))
+        n_buy = refund.size - n_ref
+        buy = [np.empty(n_buy, np.int64) for _ in range(3)]
+        ref = [np.empty(n_ref, np.int64) for _ in range(3)]
+        _check_fixed(kernel.split_transactions(
+            np.ascontiguousarray(codes, np.int64), ts_us, _float(transactions.column("amount")),
+            refund, *buy, *ref))
+        self.buy = _Events(buy[0], buy[1], n, {"amount": buy[2]})
+        self.ref = _Events(ref[0], ref[1], n, {"amount": ref[2]})
         self.first_day = self.buy.first_day()
+        self.n = n
 
-    def rfm(self, c: int, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Recency (days), frequency and mean purchase amount at cutoff day ``c``,
-        given the purchase positions at ``c`` (see :meth:`_Events.before`)."""
+    def at(self, c: int, windows: Sequence[int], trend: int,
+           rhythm: bool = True) -> dict[str, np.ndarray]:
+        """Purchase features at cutoff day ``c``, keyed by ``name`` or ``(name, window)``;
+        without ``rhythm``, the gap features are left unset."""
+        n, w = self.n, len(windows)
+        out = {name: np.empty(n, np.int64) for name in ("frequency", "frequency_trend")}
+        out |= {name: np.empty(n) for name in (
+            "recency_days", "monetary_sum", "monetary_mean", "gap_mean_days", "gap_median_days",
+            "gap_std_days", "last_gap_days", "prior_gap_median_days", "monetary_trend")}
+        freq_w, sum_w, mean_w = np.empty((n, w), np.int64), np.empty((n, w)), np.empty((n, w))
         b = self.buy
-        n_buy = pos - b.start
-        recency = c - b.at_last(b.day.astype(np.float64), pos)
-        mean = _safe_div(_diff(self.buy_amt, pos, b.start), n_buy)
-        return recency, n_buy, mean
+        kernel.purchases(
+            c, np.asarray(windows, np.int64), trend, rhythm, b.start, b.end, b.day,
+            b.extra["amount"],
+            out["frequency"], freq_w, out["frequency_trend"], out["recency_days"],
+            out["monetary_sum"], out["monetary_mean"], sum_w, mean_w, out["gap_mean_days"],
+            out["gap_median_days"], out["gap_std_days"], out["last_gap_days"],
+            out["prior_gap_median_days"], out["monetary_trend"])
+        for j, days in enumerate(windows):
+            out[("frequency", days)] = freq_w[:, j]
+            out[("monetary_sum", days)] = sum_w[:, j]
+            out[("monetary_mean", days)] = mean_w[:, j]
+        return out
+
+    def refunds_at(self, c: int, trend: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count, amount (positive) and count in the last ``trend`` days, at day ``c``."""
+        count, recent, total = np.empty(self.n, np.int64), np.empty(self.n, np.int64), \
+            np.empty(self.n)
+        r = self.ref
+        kernel.refunds(c, trend, r.start, r.end, r.day, r.extra["amount"], count, total, recent)
+        return count, total, recent
+
+
+class _Interactions:
+    """Interactions of a partition, with what the service features need."""
+
+    def __init__(self, interactions: pa.Table, codes: np.ndarray, n: int,
+                 spec: FeatureSpec) -> None:
+        kind = _np(pc.index_in(interactions.column("kind"),
+                               value_set=pa.array(spec.interaction_kinds)).fill_null(-1),
+                   np.int16)
+        ts_us = _np(interactions.column("timestamp").cast(pa.timestamp("us"))
+                    .cast(pa.int64()), np.int64)
+        satisfaction = _float(interactions.column("satisfaction"))
+        size = ts_us.size
+        day = np.empty(size, np.int64)
+        columns = {"kind": kind, "satisfaction": satisfaction,
+                   "satisfaction_fixed": np.empty(size, np.int64),
+                   "resolved_us": np.empty(size, np.int64),
+                   "hours_fixed": np.empty(size, np.int64),
+                   "hours_known": np.empty(size, np.bool_)}
+        # A ticket counts as resolved only from the moment it was resolved: an outcome
+        # recorded on the ticket row must not be seen at cutoffs before that moment.
+        _check_fixed(kernel.interaction_inputs(
+            ts_us, satisfaction, _float(interactions.column("resolved")),
+            _float(interactions.column("resolution_hours")), day,
+            columns["satisfaction_fixed"], columns["resolved_us"], columns["hours_fixed"],
+            columns["hours_known"]))
+        self.events = _Events(codes, day, n, columns, time=ts_us)
+        self.kinds = spec.interaction_kinds
+        self.resolution = np.array([spec.interaction_kinds.index(k)
+                                    for k in spec.resolution_kinds], np.int64)
+        self.n = n
+
+    def at(self, c: int, windows: Sequence[int], trend: int) -> dict[str, np.ndarray]:
+        """Interaction features at cutoff day ``c``, keyed by ``name`` or ``(name, ...)``."""
+        n, k, r = self.n, len(self.kinds), self.resolution.size
+        kind_w = np.empty((n, k, len(windows)), np.int64)
+        kind_last = np.empty((n, k))
+        rate, hours, unresolved = np.empty((n, r)), np.empty((n, r)), np.empty((n, r), np.int64)
+        sat_count, sat_mean, sat_last = np.empty(n, np.int64), np.empty(n), np.empty(n)
+        e, x = self.events, self.events.extra
+        kernel.interactions(
+            c, np.asarray(windows, np.int64), trend, self.resolution, e.start, e.end, e.day,
+            x["kind"], x["satisfaction"], x["satisfaction_fixed"], x["resolved_us"],
+            x["hours_fixed"], x["hours_known"], kind_w, kind_last, rate, hours, unresolved,
+            sat_count, sat_mean, sat_last)
+        out: dict = {"satisfaction_count": sat_count, "satisfaction_mean": sat_mean,
+                     "satisfaction_last": sat_last}
+        for i, kind in enumerate(self.kinds):
+            out[(kind, "days_since_last")] = kind_last[:, i]
+            for j, days in enumerate(windows):
+                out[(kind, days)] = kind_w[:, i, j]
+        for i, code in enumerate(self.resolution):
+            kind = self.kinds[code]
+            out[(kind, "resolved_rate")] = rate[:, i]
+            out[(kind, "resolution_hours_mean")] = hours[:, i]
+            out[(kind, "unresolved")] = unresolved[:, i]
+        return out
+
+    def first_day(self) -> np.ndarray:
+        return self.events.first_day()
 
 
 def _cutoff_days(cutoffs: Sequence[dt.date]) -> list[int]:
@@ -463,12 +448,12 @@ def rfm_values(transactions: pa.Table, customer_index: pa.Table,
     purchases = _Purchases(transactions, customers.codes(transactions), customers.n)
     frames = []
     for c in _cutoff_days(cutoffs):
-        recency, freq, mean = purchases.rfm(c, purchases.buy.before([c])[c])
-        buyer = freq > 0
+        p = purchases.at(c, (), 1, rhythm=False)
+        buyer = p["frequency"] > 0
         frames.append(pd.DataFrame({
             "cutoff": np.full(int(buyer.sum()), c, dtype="datetime64[D]"),
-            "recency_days": recency[buyer], "frequency": freq[buyer],
-            "monetary_mean": mean[buyer]}))
+            "recency_days": p["recency_days"][buyer], "frequency": p["frequency"][buyer],
+            "monetary_mean": p["monetary_mean"][buyer]}))
     if not frames:
         return pd.DataFrame(columns=["cutoff", "recency_days", "frequency", "monetary_mean"])
     return pd.concat(frames, ignore_index=True)
@@ -543,46 +528,7 @@ def iter_features(
         return
 
     tx = _Purchases(transactions, cust.codes(transactions), n)
-    buy, ref = tx.buy, tx.ref
-    gaps = _Gaps(buy, n)
-
-    kind = _np(pc.index_in(interactions.column("kind"),
-                           value_set=pa.array(spec.interaction_kinds)).fill_null(-1), np.int16)
-    ix_us = _np(interactions.column("timestamp").cast(pa.timestamp("us")).cast(pa.int64()),
-                np.int64)
-    ix = _Events(cust.codes(interactions), np.floor_divide(ix_us, _DAY_US), n, {
-        "kind": kind,
-        "satisfaction": _float(interactions.column("satisfaction")),
-        "resolved": _float(interactions.column("resolved")),
-        "hours": _float(interactions.column("resolution_hours")),
-        "ts_us": ix_us,
-    }, time=ix_us)
-    kind = ix.extra["kind"]
-    kind_cum, kind_last = {}, {}
-    for i, k in enumerate(spec.interaction_kinds):
-        is_k = kind == i
-        kind_cum[k] = _cumsum(is_k)
-        kind_last[k] = ix.carry_forward(np.where(is_k, ix.day, np.nan))
-    sat = ix.extra["satisfaction"]
-    sat_ok = ~np.isnan(sat)
-    sat_sum, sat_n = _cumsum_fixed(np.where(sat_ok, sat, 0.0)), _cumsum(sat_ok)
-    sat_last = ix.carry_forward(sat)
-    # A ticket counts as resolved only from the moment it was resolved: an outcome
-    # recorded on the ticket row must not be seen at cutoffs before that moment.
-    resolved, hours = ix.extra["resolved"], ix.extra["hours"]
-    resolved_at = ix.extra["ts_us"] + np.nan_to_num(hours, nan=0.0) * 3_600_000_000
-    res_day = np.where(resolved == 1, np.floor_divide(resolved_at, _DAY_US), np.inf)
-    service = {}
-    for k in spec.resolution_kinds:
-        is_k = kind == spec.interaction_kinds.index(k)
-        done = is_k & (resolved == 1)
-        known_hours = done & ~np.isnan(hours)
-        res = _Events(ix.code[done], res_day[done].astype(np.int64), n,
-                      {"hours": np.where(known_hours, hours, 0.0)[done],
-                       "known": known_hours[done]})
-        service[k] = {"is_k": is_k, "events": res,
-                      "hours": _cumsum_fixed(res.extra["hours"]),
-                      "hours_n": _cumsum(res.extra["known"])}
+    ix = _Interactions(interactions, cust.codes(interactions), n, spec)
 
     signup = np.full(n, np.nan)
     segment = pa.nulls(n, pa.string())
@@ -600,76 +546,45 @@ def iter_features(
                         .cast(pa.string()).take(take))
     first_seen = np.fmin(np.fmin(tx.first_day, ix.first_day()), signup)
 
-    T = spec.trend_days
+    T, windows = spec.trend_days, spec.windows_days
     edge_rows = _edge_lookup(edges)
     for c in _cutoff_days(cutoffs):
         live = first_seen < c
         if not live.any():
             continue
-        col: dict[str, np.ndarray] = {}
-        pos = buy.before([c - w for w in {0, *spec.windows_days, T, 2 * T}])
-        pos = {c - day: p for day, p in pos.items()}  # by window length, 0 = the cutoff
-        p_c = pos[0]
-        recency, n_buy, mean = tx.rfm(c, p_c)
-        spent = _diff(tx.buy_amt, p_c, buy.start)
-        col["cutoff_month"] = np.full(n, (_EPOCH + dt.timedelta(days=c)).month)
-        col["tenure_days"] = c - first_seen
-        col["days_since_first_purchase"] = c - np.where(n_buy > 0, tx.first_day, np.nan)
-        col["recency_days"] = recency
-        col["frequency"] = n_buy
-        col["monetary_sum"] = spent
-        col["monetary_mean"] = mean
-        for w in spec.windows_days:
-            n_w = p_c - pos[w]
-            s_w = _diff(tx.buy_amt, p_c, pos[w])
-            col[f"frequency_{w}d"] = n_w
-            col[f"monetary_sum_{w}d"] = s_w
-            col[f"monetary_mean_{w}d"] = _safe_div(s_w, n_w)
-        n_gaps = np.maximum(n_buy - 1, 0)
-        g_mean = _safe_div(gaps.cum[p_c] - gaps.cum[buy.start], n_gaps)
-        g_sq = gaps.cum_sq[p_c] - gaps.cum_sq[buy.start]
-        var = _safe_div(g_sq - n_gaps * g_mean**2, n_gaps - 1)
-        median = gaps.median(n_gaps)
-        col["gap_mean_days"] = g_mean
-        col["gap_median_days"] = median
-        col["gap_std_days"] = np.where(n_gaps >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
-        col["last_gap_days"] = buy.at_last(gaps.gap, p_c)
-        col["last_gap_days"][n_gaps == 0] = np.nan
-        col["prior_gap_median_days"] = gaps.median(np.maximum(n_gaps - 1, 0))
-        col["recency_gap_ratio"] = recency / (1.0 + median)
-        s_last = _diff(tx.buy_amt, p_c, pos[T])
-        s_prev = _diff(tx.buy_amt, pos[T], pos[2 * T])
-        col[f"frequency_trend_{T}d"] = (p_c - pos[T]) - (pos[T] - pos[2 * T])
-        col[f"monetary_trend_{T}d"] = _safe_div(s_last - s_prev, s_prev)
-
-        r = ref.before([c, c - T])
-        r_c = r[c]
-        col["refund_count"] = r_c - ref.start
-        col["refund_amount"] = _diff(tx.ref_amt, r_c, ref.start)
-        col[f"refund_count_{T}d"] = r_c - r[c - T]
-
-        i_w = {c - day: p for day, p in
-               ix.before([c - w for w in {0, *spec.windows_days, T}]).items()}
-        i_c = i_w[0]
+        p = tx.at(c, windows, T)
+        col: dict[str, np.ndarray] = {
+            "cutoff_month": np.full(n, (_EPOCH + dt.timedelta(days=c)).month),
+            "tenure_days": c - first_seen,
+            "days_since_first_purchase": c - np.where(p["frequency"] > 0, tx.first_day, np.nan),
+        }
+        for name in ("recency_days", "frequency", "monetary_sum", "monetary_mean"):
+            col[name] = p[name]
+        for w in windows:
+            for name in ("frequency", "monetary_sum", "monetary_mean"):
+                col[f"{name}_{w}d"] = p[(name, w)]
+        for name in ("gap_mean_days", "gap_median_days", "gap_std_days", "last_gap_days",
+                     "prior_gap_median_days"):
+            col[name] = p[name]
+        col["recency_gap_ratio"] = p["recency_days"] / (1.0 + p["gap_median_days"])
+        col[f"frequency_trend_{T}d"] = p["frequency_trend"]
+        col[f"monetary_trend_{T}d"] = p["monetary_trend"]
+        col["refund_count"], col["refund_amount"], col[f"refund_count_{T}d"] = \
+            tx.refunds_at(c, T)
+        i = ix.at(c, windows, T)
         for k in spec.interaction_kinds:
-            for w in spec.windows_days:
-                col[f"{k}_count_{w}d"] = kind_cum[k][i_c] - kind_cum[k][i_w[w]]
-            col[f"{k}_days_since_last"] = c - ix.at_last(kind_last[k], i_c)
-        for k, s in service.items():
-            res = s["events"]
-            r_c = res.before([c])[c]
-            opened = kind_cum[k][i_c] - kind_cum[k][ix.start]
-            col[f"{k}_resolved_rate"] = _safe_div(r_c - res.start, opened)
-            col[f"{k}_resolution_hours_mean"] = _safe_div(
-                _diff(s["hours"], r_c, res.start), s["hours_n"][r_c] - s["hours_n"][res.start])
-            still_open = _cumsum(s["is_k"] & (res_day >= c))
-            col[f"{k}_unresolved_{T}d"] = still_open[i_c] - still_open[i_w[T]]
-        n_sat = sat_n[i_c] - sat_n[ix.start]
-        col["satisfaction_count"] = n_sat
-        col["satisfaction_mean"] = _safe_div(_diff(sat_sum, i_c, ix.start), n_sat)
-        col["satisfaction_last"] = ix.at_last(sat_last, i_c)
+            for w in windows:
+                col[f"{k}_count_{w}d"] = i[(k, w)]
+            col[f"{k}_days_since_last"] = i[(k, "days_since_last")]
+        for k in spec.resolution_kinds:
+            col[f"{k}_resolved_rate"] = i[(k, "resolved_rate")]
+            col[f"{k}_resolution_hours_mean"] = i[(k, "resolution_hours_mean")]
+            col[f"{k}_unresolved_{T}d"] = i[(k, "unresolved")]
+        for name in ("satisfaction_count", "satisfaction_mean", "satisfaction_last"):
+            col[name] = i[name]
+        buyer = p["frequency"] > 0
         for score, (source, reverse) in RFM_SOURCES.items():
-            col[score] = _scores(col[source], n_buy > 0, edge_rows.get((c, source)), reverse)
+            col[score] = _scores(col[source], buyer, edge_rows.get((c, source)), reverse)
 
         rows = None if live.all() else np.flatnonzero(live)
         yield _batch(table, schema, col, rows, c, cust.ids, segment, relationship)

@@ -192,7 +192,7 @@ def _assert_matches(kernel: pd.DataFrame, naive: dict, cutoff: dt.date) -> None:
             if value is None:
                 assert pd.isna(row[name]), (cid, name, row[name])
             else:
-                # sums are exact in millionths (see features.build._cumsum_fixed)
+                # sums are exact in millionths (see features.build._fixed)
                 assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-6), (cid, name)
 
 
@@ -348,6 +348,28 @@ def test_gap_statistics_many_purchases_same_day():
     assert not math.isinf(row["recency_gap_ratio"])
     assert np.isfinite(df.select_dtypes("number").to_numpy(dtype=float)[~df.select_dtypes(
         "number").isna().to_numpy()]).all()
+
+
+def test_long_histories_match_the_naive_reference():
+    """Customers with hundreds of purchases and interactions (the gaps are sorted
+    another way past a few dozen) at cutoffs inside and after their histories."""
+    rng = np.random.default_rng(3)
+    tx, ix = [], []
+    for cid, n in (("heavy", 400), ("medium", 45), ("light", 3)):
+        days = np.sort(rng.integers(0, 540, n))
+        for d, a in zip(days, rng.integers(-20, 300, n), strict=True):
+            tx.append((cid, ts(dt.date(2023, 1, 1) + dt.timedelta(days=int(d)),
+                               int(rng.integers(0, 24))), float(a) or 1.0))
+        for d in np.sort(rng.integers(0, 540, n // 2)):
+            ix.append((cid, ts(dt.date(2023, 1, 1) + dt.timedelta(days=int(d)), 12),
+                       str(rng.choice(SPEC.interaction_kinds)),
+                       float(rng.integers(1, 6)) if rng.random() < 0.3 else None,
+                       bool(rng.random() < 0.7) if rng.random() < 0.5 else None,
+                       float(rng.uniform(0, 80)) if rng.random() < 0.5 else None))
+    cutoffs = [dt.date(2023, 3, 1), dt.date(2023, 11, 17), dt.date(2024, 7, 1)]
+    kernel = _frame(compute_features(*make_inputs(tx, ix), cutoffs, SPEC))
+    for cutoff in cutoffs:
+        _assert_matches(kernel, naive_features(tx, ix, [], cutoff, SPEC), cutoff)
 
 
 def test_duckdb_rfm_edges_equal_the_reference(tmp_path):

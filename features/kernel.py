@@ -1,0 +1,382 @@
+"""Compiled per-customer loops of the feature kernel (numba).
+
+Each function walks the events of one partition, sorted by (customer, day),
+customer by customer, and fills one row per customer of preallocated output
+arrays for one cutoff day ``c``: only events whose day is before ``c`` are
+read (the loop over a customer's events stops at the first one on or after
+``c``). :mod:`features.build` prepares the inputs (dense customer codes,
+sorting, exact fixed-point amounts) and names the columns.
+
+Sums of amounts, hours and scores arrive as int64 millionths
+(:func:`features.build._fixed`) and are summed exactly; a float is formed only
+at the end, so a customer's value does not depend on the other customers of
+its partition nor on the order they are summed in.
+
+The functions release the GIL: two partitions are computed at once on two
+threads. Compiled code is cached beside this file (``__pycache__``), so only
+the first import on a machine pays for compilation.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+FIXED = 1_000_000.0  # fixed-point scale of the int64 sums
+NAN = np.nan
+
+_jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+
+@_jit
+def _sort(values: np.ndarray, m: int) -> None:
+    """Sort the first ``m`` entries of ``values`` in place: insertion sort for the
+    few gaps of most customers, quicksort for the long histories of a few."""
+    if m > 32:
+        values[:m].sort()
+        return
+    for j in range(1, m):
+        v = values[j]
+        k = j
+        while k > 0 and values[k - 1] > v:
+            values[k] = values[k - 1]
+            k -= 1
+        values[k] = v
+
+
+@_jit
+def _kth_without(values: np.ndarray, k: int, skip: int) -> float:
+    """The ``k``-th entry of sorted ``values`` once the entry at ``skip`` is removed
+    (``skip`` = -1: none removed)."""
+    if skip >= 0 and k >= skip:
+        return values[k + 1]
+    return values[k]
+
+
+@_jit
+def _median_sorted(values: np.ndarray, m: int, skip: int) -> float:
+    """Median of the first ``m`` entries of sorted ``values`` (``m`` >= 1), once the
+    entry at ``skip`` is removed (-1: none)."""
+    if m % 2 == 1:
+        v = _kth_without(values, m // 2, skip)
+        return (v + v) / 2.0
+    return (_kth_without(values, m // 2 - 1, skip) + _kth_without(values, m // 2, skip)) / 2.0
+
+
+@_jit
+def purchases(c, windows, trend, rhythm, start, end, day, amount,
+              freq, freq_w, freq_trend, recency, spent, mean, spent_w, mean_w,
+              gap_mean, gap_median, gap_std, last_gap, prior_gap_median, spend_trend):
+    """Recency, frequency, monetary, rhythm and trend of every customer at day ``c``.
+
+    Parameters
+    ----------
+    c : int
+        Cutoff day (days since 1970-01-01).
+    windows : int64[W]
+        Window lengths in days.
+    trend : int
+        Length ``T`` of the trend periods ``[c - T, c)`` and ``[c - 2T, c - T)``.
+    rhythm : bool
+        Whether to compute the gap features (else they are left unset).
+    start, end : int64[n]
+        Each customer's run of purchases in ``day`` and ``amount``.
+    day : int64[e]
+        Day of each purchase, ascending within a customer.
+    amount : int64[e]
+        Purchase amount in millionths.
+
+    The remaining arguments are the outputs, one row per customer (``_w``:
+    one column per window).
+    """
+    n = start.shape[0]
+    n_windows = windows.shape[0]
+    longest = 0
+    for i in range(n):
+        longest = max(longest, end[i] - start[i])
+    gaps = np.empty(max(longest, 1), dtype=np.float64)  # a customer's gaps, then sorted
+    count_w = np.zeros(n_windows, dtype=np.int64)
+    sum_w = np.zeros(n_windows, dtype=np.int64)
+    for i in range(n):
+        count_w[:] = 0
+        sum_w[:] = 0
+        count = 0
+        total = 0
+        n_last = 0
+        n_prev = 0
+        s_last = 0
+        s_prev = 0
+        gap_sum = 0
+        gap_sq = 0
+        previous = 0
+        last_g = 0
+        j = start[i]
+        while j < end[i] and day[j] < c:
+            d = day[j]
+            a = amount[j]
+            age = c - d  # >= 1
+            if count > 0 and rhythm:
+                g = d - previous
+                gaps[count - 1] = g
+                last_g = g
+                gap_sum += g
+                gap_sq += g * g
+            previous = d
+            count += 1
+            total += a
+            for k in range(n_windows):
+                if age <= windows[k]:
+                    count_w[k] += 1
+                    sum_w[k] += a
+            if age <= trend:
+                n_last += 1
+                s_last += a
+            elif age <= 2 * trend:
+                n_prev += 1
+                s_prev += a
+            j += 1
+
+        freq[i] = count
+        spent[i] = total / FIXED
+        for k in range(n_windows):
+            freq_w[i, k] = count_w[k]
+            spent_w[i, k] = sum_w[k] / FIXED
+            mean_w[i, k] = spent_w[i, k] / count_w[k] if count_w[k] > 0 else NAN
+        freq_trend[i] = n_last - n_prev
+        recent = s_last / FIXED
+        prev = s_prev / FIXED
+        spend_trend[i] = (recent - prev) / prev if prev != 0 else NAN
+        if count == 0:
+            recency[i] = NAN
+            mean[i] = NAN
+        else:
+            recency[i] = c - previous
+            mean[i] = spent[i] / count
+
+        if not rhythm:
+            continue
+        n_gaps = max(count - 1, 0)
+        _sort(gaps, n_gaps)
+        gm = 0.0
+        gap_mean[i] = NAN
+        gap_median[i] = NAN
+        gap_std[i] = NAN
+        last_gap[i] = NAN
+        prior_gap_median[i] = NAN
+        if n_gaps >= 1:
+            gm = gap_sum / n_gaps
+            gap_mean[i] = gm
+            last_gap[i] = last_g
+            gap_median[i] = _median_sorted(gaps, n_gaps, -1)
+        if n_gaps >= 2:
+            var = (gap_sq - n_gaps * (gm * gm)) / (n_gaps - 1)
+            gap_std[i] = np.sqrt(max(var, 0.0))
+            # All gaps but the last: the rhythm the last purchase kept or broke.
+            skip = n_gaps - 1
+            while gaps[skip] != last_g:
+                skip -= 1
+            prior_gap_median[i] = _median_sorted(gaps, n_gaps - 1, skip)
+
+
+@_jit
+def refunds(c, trend, start, end, day, amount, count, total, count_trend):
+    """Refunds (``amount``: positive millionths) of every customer before day ``c``."""
+    for i in range(start.shape[0]):
+        k = 0
+        s = 0
+        recent = 0
+        j = start[i]
+        while j < end[i] and day[j] < c:
+            k += 1
+            s += amount[j]
+            if c - day[j] <= trend:
+                recent += 1
+            j += 1
+        count[i] = k
+        total[i] = s / FIXED
+        count_trend[i] = recent
+
+
+@_jit
+def interactions(c, windows, trend, resolution_kinds, start, end, day, kind, satisfaction,
+                 satisfaction_fixed, resolved_us, hours_fixed, hours_known,
+                 kind_w, kind_last, resolved_rate, hours_mean, unresolved,
+                 sat_count, sat_mean, sat_last):
+    """Interaction counts, service and satisfaction of every customer at day ``c``.
+
+    Parameters
+    ----------
+    resolution_kinds : int64[R]
+        Kind codes whose resolution is tracked.
+    kind : int16[e]
+        Kind code of each interaction (-1 outside the vocabulary).
+    satisfaction : float64[e]
+        Score, NaN where none; ``satisfaction_fixed`` the same in millionths (0 where none).
+    resolved_us : int64[e]
+        Moment the interaction was resolved (timestamp + resolution hours, in
+        microseconds since 1970), :data:`NEVER` if it was not.
+    hours_fixed, hours_known
+        Resolution hours in millionths, and whether they are known.
+
+    Outputs: ``kind_w`` [n, K, W] counts per kind and window; ``kind_last`` [n, K]
+    days since the last of each kind; ``resolved_rate``, ``hours_mean``,
+    ``unresolved`` [n, R]; satisfaction count, mean and last value.
+    """
+    n = start.shape[0]
+    c_us = c * 86_400_000_000  # resolved before the cutoff: before its first microsecond
+    n_kinds = kind_w.shape[1]
+    n_windows = windows.shape[0]
+    n_res = resolution_kinds.shape[0]
+    res_of = np.full(n_kinds, -1, dtype=np.int64)
+    for r in range(n_res):
+        res_of[resolution_kinds[r]] = r
+    last_day = np.zeros(n_kinds, dtype=np.int64)
+    seen = np.zeros(n_kinds, dtype=np.bool_)
+    opened = np.zeros(n_res, dtype=np.int64)
+    closed = np.zeros(n_res, dtype=np.int64)
+    hours_n = np.zeros(n_res, dtype=np.int64)
+    hours_s = np.zeros(n_res, dtype=np.int64)
+    still_open = np.zeros(n_res, dtype=np.int64)
+    for i in range(n):
+        kind_w[i, :, :] = 0
+        seen[:] = False
+        opened[:] = 0
+        closed[:] = 0
+        hours_n[:] = 0
+        hours_s[:] = 0
+        still_open[:] = 0
+        n_sat = 0
+        s_sat = 0
+        last_sat = NAN
+        j = start[i]
+        while j < end[i] and day[j] < c:
+            k = kind[j]
+            if k >= 0:
+                age = c - day[j]
+                for w in range(n_windows):
+                    if age <= windows[w]:
+                        kind_w[i, k, w] += 1
+                last_day[k] = day[j]
+                seen[k] = True
+                r = res_of[k]
+                if r >= 0:
+                    opened[r] += 1
+                    if resolved_us[j] < c_us:
+                        closed[r] += 1
+                        if hours_known[j]:
+                            hours_n[r] += 1
+                            hours_s[r] += hours_fixed[j]
+                    elif age <= trend:
+                        still_open[r] += 1
+            if not np.isnan(satisfaction[j]):
+                n_sat += 1
+                s_sat += satisfaction_fixed[j]
+                last_sat = satisfaction[j]
+            j += 1
+        for k in range(n_kinds):
+            kind_last[i, k] = c - last_day[k] if seen[k] else NAN
+        for r in range(n_res):
+            resolved_rate[i, r] = closed[r] / opened[r] if opened[r] > 0 else NAN
+            hours_mean[i, r] = (hours_s[r] / FIXED) / hours_n[r] if hours_n[r] > 0 else NAN
+            unresolved[i, r] = still_open[r]
+        sat_count[i] = n_sat
+        sat_mean[i] = (s_sat / FIXED) / n_sat if n_sat > 0 else NAN
+        sat_last[i] = last_sat
+
+
+# --------------------------------------------------------------------------
+# Inputs: one pass over a table's columns
+# --------------------------------------------------------------------------
+
+#: The largest absolute sum of millionths the int64 sums can hold with room to spare.
+FIXED_LIMIT = 2.0**62
+NEVER = np.iinfo(np.int64).max  # "resolved at": not resolved
+
+
+@_jit
+def fixed(values, out):
+    """``values`` (no NaN) in millionths, rounded half to even, into ``out`` (int64);
+    returns the sum of their absolute values (compare with :data:`FIXED_LIMIT`)."""
+    total = 0.0
+    for j in range(values.shape[0]):
+        scaled = np.rint(values[j] * FIXED)
+        total += abs(scaled)
+        out[j] = np.int64(scaled)
+    return total
+
+
+@_jit
+def interaction_inputs(ts_us, satisfaction, resolved, hours,
+                       day, satisfaction_fixed, resolved_us, hours_fixed, hours_known):
+    """Per interaction: its day, its score in millionths (0 if none), the moment it
+    was resolved (timestamp + resolution hours, in microseconds; :data:`NEVER` if it
+    was not), its hours in millionths (0 if unknown) and whether they are known.
+    Returns the largest sum of absolute millionths (compare with :data:`FIXED_LIMIT`)."""
+    day_us = 86_400_000_000
+    sat_total = 0.0
+    hours_total = 0.0
+    for j in range(ts_us.shape[0]):
+        day[j] = ts_us[j] // day_us
+        s = satisfaction[j]
+        if np.isnan(s):
+            satisfaction_fixed[j] = 0
+        else:
+            scaled = np.rint(s * FIXED)
+            sat_total += abs(scaled)
+            satisfaction_fixed[j] = np.int64(scaled)
+        h = hours[j]
+        known = not np.isnan(h)
+        hours_known[j] = known
+        if known:
+            scaled = np.rint(h * FIXED)
+            hours_total += abs(scaled)
+            hours_fixed[j] = np.int64(scaled)
+        else:
+            hours_fixed[j] = 0
+        if resolved[j] == 1.0:
+            resolved_us[j] = ts_us[j] + (np.int64(np.rint(h * 3_600_000_000.0)) if known else 0)
+        else:
+            resolved_us[j] = NEVER
+    return max(sat_total, hours_total)
+
+
+@_jit
+def split_transactions(code, ts_us, amount, refund,
+                       buy_code, buy_day, buy_amount, ref_code, ref_day, ref_amount):
+    """Purchases and refunds of a transactions table, in its order: customer code,
+    day and amount in millionths (refunds positive). Returns the largest sum of
+    absolute millionths (compare with :data:`FIXED_LIMIT`)."""
+    day_us = 86_400_000_000
+    b = 0
+    r = 0
+    buy_total = 0.0
+    ref_total = 0.0
+    for j in range(code.shape[0]):
+        if refund[j]:
+            scaled = np.rint(-amount[j] * FIXED)
+            ref_total += abs(scaled)
+            ref_code[r] = code[j]
+            ref_day[r] = ts_us[j] // day_us
+            ref_amount[r] = np.int64(scaled)
+            r += 1
+        else:
+            scaled = np.rint(amount[j] * FIXED)
+            buy_total += abs(scaled)
+            buy_code[b] = code[j]
+            buy_day[b] = ts_us[j] // day_us
+            buy_amount[b] = np.int64(scaled)
+            b += 1
+    return max(buy_total, ref_total)
+
+
+@_jit
+def runs(code, day, time, counts):
+    """Count the events of each customer into ``counts``; return whether the events
+    are in (customer, day, time) order."""
+    ordered = True
+    for j in range(code.shape[0]):
+        counts[code[j]] += 1
+        if j > 0 and ordered and code[j] <= code[j - 1]:
+            ordered = code[j] == code[j - 1] and (
+                day[j] > day[j - 1] or (day[j] == day[j - 1] and time[j] >= time[j - 1]))
+    return ordered
