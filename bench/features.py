@@ -41,6 +41,8 @@ import duckdb  # noqa: E402
 from features.build import FeatureSpec  # noqa: E402
 from features.engines.duckdb import build_features, connect  # noqa: E402
 from features.schema import N_PARTITIONS  # noqa: E402
+from pipeline.config import FeaturesParams  # noqa: E402
+from pipeline.features import partitions_per_chunk  # noqa: E402
 
 KINDS = ("support_ticket", "complaint", "survey", "email_open", "web_visit", "call")
 
@@ -143,11 +145,60 @@ def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs:
                    partitions_per_chunk=partitions_per_chunk, workers=workers)
 
 
+def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int) -> dict[str, float]:
+    """CPU seconds of each step of a 1-cutoff build, chunk after chunk on one thread
+    (the RFM quantiles between the passes are left out: they take milliseconds)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from features import build, kernel
+    from features.engines.duckdb import KERNEL_COLUMNS, PARQUET_OPTIONS, _read, chunks
+
+    con = connect(threads=1)
+    spec, cutoff = FeatureSpec(), dt.date(2024, 12, 1)
+    day = (cutoff - dt.date(1970, 1, 1)).days
+    schema = build.feature_table(spec).arrow_schema()
+    took: dict[str, float] = {}
+
+    def step(name, fn, *args):
+        start = time.process_time()
+        result = fn(*args)
+        took[name] = took.get(name, 0.0) + time.process_time() - start
+        return result
+
+    step("numba start-up", kernel.warm_up)
+    for lo, hi in chunks(partitions_per_chunk):
+        t = step("read", lambda lo=lo, hi=hi: {n: _read(con, clean[n], n, lo, hi)
+                                                for n in KERNEL_COLUMNS})
+        step("rfm pass", build.rfm_values, t["transactions"], t["customer_index"], [cutoff])
+        parts = dict(took)
+        customers = step("prepare", build._Customers, t["customer_index"])
+        tx = step("prepare", build._Purchases, t["transactions"],
+                  customers.codes(t["transactions"]), customers.n)
+        ix = step("prepare", build._Interactions, t["interactions"],
+                  customers.codes(t["interactions"]), customers.n, spec)
+        everyone = np.arange(customers.n)
+        step("kernel", tx.at, day, everyone, spec.windows_days, spec.trend_days)
+        step("kernel", tx.refunds_at, day, everyone, spec.trend_days)
+        step("kernel", ix.at, day, everyone, spec.windows_days, spec.trend_days)
+        start = time.process_time()
+        batches = list(build.iter_features(t["transactions"], t["interactions"],
+                                           t["customers"], t["customer_index"], [cutoff], spec))
+        # The rows: the whole of iter_features but its preparing and its kernel.
+        took["rows"] = took.get("rows", 0.0) + time.process_time() - start - sum(
+            took[k] - parts.get(k, 0.0) for k in ("prepare", "kernel"))
+        with pq.ParquetWriter(out / "steps.parquet", schema, **PARQUET_OPTIONS) as w:
+            for batch in batches:
+                step("write", w.write_batch, batch)
+    return took
+
+
 def _child(fn, args, queue) -> None:  # pragma: no cover - runs in a child process
     t0, c0 = time.perf_counter(), time.process_time()
-    fn(*args)
+    result = fn(*args)
     queue.put({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "result": result})
 
 
 def measure(fn, *args, start_method: str = "fork") -> dict[str, float]:
@@ -172,10 +223,15 @@ def main() -> None:
                         default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--partitions-per-chunk", type=int, default=128)
+    parser.add_argument("--partitions-per-chunk", type=int, default=None,
+                        help="default: as the features stage chooses for --events-per-chunk")
+    parser.add_argument("--events-per-chunk", type=lambda s: int(s.replace("_", "")),
+                        default=FeaturesParams().events_per_chunk)
     parser.add_argument("--memory-limit", default=None)
     parser.add_argument("--workers", type=int, default=2, help="chunks computed at once")
     parser.add_argument("--cutoffs", default="1,12", help="comma-separated cutoff counts")
+    parser.add_argument("--steps", action="store_true", help="also print the CPU seconds of "
+                        "each step of a 1-cutoff build, chunk after chunk on one thread")
     parser.add_argument("--workdir", default=None, help="where to generate (default: a temp "
                         "dir); tables generated there before with the same sizes are reused")
     args = parser.parse_args()
@@ -189,6 +245,9 @@ def main() -> None:
         clean = generate(work / "clean", events=args.events, customers=args.customers)
         print(f"generated {args.events:,} events for {args.customers:,} customers in "
               f"{time.perf_counter() - t0:.1f} s under {work}")
+    if args.partitions_per_chunk is None:
+        args.partitions_per_chunk = partitions_per_chunk(duckdb.connect(), clean,
+                                                         args.events_per_chunk, args.workers)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, duckdb {duckdb.__version__}; "
           f"{args.partitions_per_chunk} partitions per chunk, {args.workers} workers")
@@ -222,6 +281,13 @@ def main() -> None:
               f"{vs_one:>12}")
         summary[name] = {"wall_median_s": wall, "cpu_median_s": cpu, "peak_rss_mb": rss,
                          "walls": [r["wall"] for r in rs]}
+    if args.steps:
+        took = measure(_steps, clean, work, args.partitions_per_chunk)["result"]
+        summary["steps_cpu_s"] = took
+        print(f"\n{'step (1 thread)':<18}{'cpu s':>8}{'x ref cpu':>11}{'share':>8}")
+        for name, seconds in took.items():
+            print(f"{name:<18}{seconds:>8.2f}{seconds / ref_cpu:>11.2f}"
+                  f"{seconds / sum(took.values()):>8.0%}")
     print("\n" + json.dumps({"events": args.events, "customers": args.customers,
                              "runs": summary}, indent=1))
 

@@ -328,13 +328,13 @@ class _Purchases:
         self.buy = _Events(buy[0], buy[1], n, {"amount": buy[2]})
         self.ref = _Events(ref[0], ref[1], n, {"amount": ref[2]})
         self.first_day = self.buy.first_day()
-        self.n = n
 
-    def at(self, c: int, windows: Sequence[int], trend: int,
+    def at(self, c: int, who: np.ndarray, windows: Sequence[int], trend: int,
            rhythm: bool = True) -> dict[str, np.ndarray]:
-        """Purchase features at cutoff day ``c``, keyed by ``name`` or ``(name, window)``;
-        without ``rhythm``, the gap features are left unset."""
-        n, w = self.n, len(windows)
+        """Purchase features of the customers ``who`` (codes) at cutoff day ``c``, keyed
+        by ``name`` or ``(name, window)``; without ``rhythm``, the gap features are
+        left unset."""
+        n, w = who.size, len(windows)
         out = {name: np.empty(n, np.int64) for name in ("frequency", "frequency_trend")}
         out |= {name: np.empty(n) for name in (
             "recency_days", "monetary_sum", "monetary_mean", "gap_mean_days", "gap_median_days",
@@ -342,7 +342,7 @@ class _Purchases:
         freq_w, sum_w, mean_w = np.empty((n, w), np.int64), np.empty((n, w)), np.empty((n, w))
         b = self.buy
         kernel.purchases(
-            c, np.asarray(windows, np.int64), trend, rhythm, b.start, b.end, b.day,
+            c, np.asarray(windows, np.int64), trend, rhythm, who, b.start, b.end, b.day,
             b.extra["amount"],
             out["frequency"], freq_w, out["frequency_trend"], out["recency_days"],
             out["monetary_sum"], out["monetary_mean"], sum_w, mean_w, out["gap_mean_days"],
@@ -354,12 +354,15 @@ class _Purchases:
             out[("monetary_mean", days)] = mean_w[:, j]
         return out
 
-    def refunds_at(self, c: int, trend: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Count, amount (positive) and count in the last ``trend`` days, at day ``c``."""
-        count, recent, total = np.empty(self.n, np.int64), np.empty(self.n, np.int64), \
-            np.empty(self.n)
+    def refunds_at(self, c: int, who: np.ndarray,
+                   trend: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Refund count, amount (positive) and count in the last ``trend`` days of the
+        customers ``who``, at day ``c``."""
+        count, recent, total = (np.empty(who.size, np.int64), np.empty(who.size, np.int64),
+                                np.empty(who.size))
         r = self.ref
-        kernel.refunds(c, trend, r.start, r.end, r.day, r.extra["amount"], count, total, recent)
+        kernel.refunds(c, trend, who, r.start, r.end, r.day, r.extra["amount"], count, total,
+                       recent)
         return count, total, recent
 
 
@@ -392,18 +395,20 @@ class _Interactions:
         self.kinds = spec.interaction_kinds
         self.resolution = np.array([spec.interaction_kinds.index(k)
                                     for k in spec.resolution_kinds], np.int64)
-        self.n = n
 
-    def at(self, c: int, windows: Sequence[int], trend: int) -> dict[str, np.ndarray]:
-        """Interaction features at cutoff day ``c``, keyed by ``name`` or ``(name, ...)``."""
-        n, k, r = self.n, len(self.kinds), self.resolution.size
+    def at(self, c: int, who: np.ndarray, windows: Sequence[int],
+           trend: int) -> dict[str, np.ndarray]:
+        """Interaction features of the customers ``who`` (codes) at cutoff day ``c``, keyed
+        by ``name`` or ``(name, ...)``."""
+        n, k, r = who.size, len(self.kinds), self.resolution.size
         kind_w = np.empty((n, k, len(windows)), np.int64)
         kind_last = np.empty((n, k))
         rate, hours, unresolved = np.empty((n, r)), np.empty((n, r)), np.empty((n, r), np.int64)
         sat_count, sat_mean, sat_last = np.empty(n, np.int64), np.empty(n), np.empty(n)
         e, x = self.events, self.events.extra
         kernel.interactions(
-            c, np.asarray(windows, np.int64), trend, self.resolution, e.start, e.end, e.day,
+            c, np.asarray(windows, np.int64), trend, self.resolution, who, e.start, e.end,
+            e.day,
             x["kind"], x["satisfaction"], x["satisfaction_fixed"], x["resolved_us"],
             x["hours_fixed"], x["hours_known"], kind_w, kind_last, rate, hours, unresolved,
             sat_count, sat_mean, sat_last)
@@ -444,19 +449,28 @@ def rfm_values(transactions: pa.Table, customer_index: pa.Table,
         Columns ``cutoff`` (date), ``recency_days``, ``frequency``,
         ``monetary_mean``; one row per buyer and cutoff.
     """
+    frames = [f for _, f in iter_rfm_values(transactions, customer_index, cutoffs)]
+    if not frames:
+        return pd.DataFrame(columns=list(RFM_VALUE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+RFM_VALUE_COLUMNS = ("cutoff", "recency_days", "frequency", "monetary_mean")
+
+
+def iter_rfm_values(transactions: pa.Table, customer_index: pa.Table,
+                    cutoffs: Sequence[dt.date]) -> Iterator[tuple[dt.date, pd.DataFrame]]:
+    """:func:`rfm_values` one cutoff at a time, in ascending order: (cutoff, values)."""
     customers = _Customers(customer_index)
     purchases = _Purchases(transactions, customers.codes(transactions), customers.n)
-    frames = []
+    everyone = np.arange(customers.n)
     for c in _cutoff_days(cutoffs):
-        p = purchases.at(c, (), 1, rhythm=False)
+        p = purchases.at(c, everyone, (), 1, rhythm=False)
         buyer = p["frequency"] > 0
-        frames.append(pd.DataFrame({
+        yield _EPOCH + dt.timedelta(days=c), pd.DataFrame({
             "cutoff": np.full(int(buyer.sum()), c, dtype="datetime64[D]"),
             "recency_days": p["recency_days"][buyer], "frequency": p["frequency"][buyer],
-            "monetary_mean": p["monetary_mean"][buyer]}))
-    if not frames:
-        return pd.DataFrame(columns=["cutoff", "recency_days", "frequency", "monetary_mean"])
-    return pd.concat(frames, ignore_index=True)
+            "monetary_mean": p["monetary_mean"][buyer]})
 
 
 def compute_features(
@@ -549,14 +563,16 @@ def iter_features(
     T, windows = spec.trend_days, spec.windows_days
     edge_rows = _edge_lookup(edges)
     for c in _cutoff_days(cutoffs):
-        live = first_seen < c
-        if not live.any():
+        # The customers seen before the cutoff, in customer order: the batch's rows.
+        who = np.flatnonzero(first_seen < c)
+        if not who.size:
             continue
-        p = tx.at(c, windows, T)
+        p = tx.at(c, who, windows, T)
         col: dict[str, np.ndarray] = {
-            "cutoff_month": np.full(n, (_EPOCH + dt.timedelta(days=c)).month),
-            "tenure_days": c - first_seen,
-            "days_since_first_purchase": c - np.where(p["frequency"] > 0, tx.first_day, np.nan),
+            "cutoff_month": np.full(who.size, (_EPOCH + dt.timedelta(days=c)).month),
+            "tenure_days": c - first_seen[who],
+            "days_since_first_purchase": c - np.where(p["frequency"] > 0, tx.first_day[who],
+                                                      np.nan),
         }
         for name in ("recency_days", "frequency", "monetary_sum", "monetary_mean"):
             col[name] = p[name]
@@ -570,8 +586,8 @@ def iter_features(
         col[f"frequency_trend_{T}d"] = p["frequency_trend"]
         col[f"monetary_trend_{T}d"] = p["monetary_trend"]
         col["refund_count"], col["refund_amount"], col[f"refund_count_{T}d"] = \
-            tx.refunds_at(c, T)
-        i = ix.at(c, windows, T)
+            tx.refunds_at(c, who, T)
+        i = ix.at(c, who, windows, T)
         for k in spec.interaction_kinds:
             for w in windows:
                 col[f"{k}_count_{w}d"] = i[(k, w)]
@@ -586,36 +602,40 @@ def iter_features(
         for score, (source, reverse) in RFM_SOURCES.items():
             col[score] = _scores(col[source], buyer, edge_rows.get((c, source)), reverse)
 
-        rows = None if live.all() else np.flatnonzero(live)
-        yield _batch(table, schema, col, rows, c, cust.ids, segment, relationship)
+        rows = None if who.size == n else pa.array(who)
+        batch = _batch(table, schema, col, rows, c, cust.ids, segment, relationship)
+        del p, i, col  # one cutoff's arrays at a time
+        yield batch
 
 
-def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: np.ndarray | None,
+def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: pa.Array | None,
            cutoff_day: int, ids: pa.Array, segment: pa.Array,
            relationship: pa.Array) -> pa.RecordBatch:
-    take = (lambda a: a) if rows is None else (lambda a: a[rows])
-    take_pa = (lambda a: a) if rows is None else (lambda a: a.take(pa.array(rows)))
-    size = len(ids) if rows is None else rows.size
+    """The rows of one cutoff: ``col`` holds them already; ``rows`` picks the same
+    customers from the partition-wide ``ids``, ``segment`` and ``relationship``."""
+    def take(values: pa.Array) -> pa.Array:
+        return values if rows is None else values.take(rows)
+
+    size = len(col["frequency"])
     arrays: list[pa.Array] = []
     for column in table.columns:
         name = column.name
         if name == "customer_id":
-            arrays.append(take_pa(ids))
+            arrays.append(take(ids))
         elif name == "cutoff":
             arrays.append(pa.array(np.full(size, cutoff_day, np.int32)).cast(pa.date32()))
         elif name == "segment":
-            arrays.append(take_pa(segment))
+            arrays.append(take(segment))
         elif name == "relationship_type":
-            arrays.append(take_pa(relationship))
+            arrays.append(take(relationship))
         elif column.dtype == "int32":
-            values = take(col[name])
+            values = col[name]
             if name in RFM_SCORE_COLUMNS:
                 arrays.append(pa.array(values, pa.int32(), mask=values == 0))
             else:
                 arrays.append(pa.array(values.astype(np.int32)))
         else:
-            arrays.append(pa.array(take(col[name]).astype(np.float64, copy=False),
-                                   from_pandas=True))
+            arrays.append(pa.array(col[name].astype(np.float64, copy=False), from_pandas=True))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

@@ -51,13 +51,16 @@ def clean_inputs(paths: Paths) -> dict:
     return {**tables, "customer_index": paths.customer_index}
 
 
-def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per_chunk: int) -> int:
-    """Hash partitions per chunk so that a chunk holds about ``events_per_chunk`` events."""
+def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per_chunk: int,
+                         workers: int = 1) -> int:
+    """Hash partitions per chunk so that a chunk holds at most about ``events_per_chunk``
+    events, and the chunks are a multiple of ``workers`` (none idle on the last round)."""
     n = sum(con.execute("SELECT count(*) FROM read_parquet(?)", [str(clean[t])]).fetchall()[0][0]
             for t in ("transactions", "interactions"))
     if n <= events_per_chunk:
         return N_PARTITIONS
-    return max(1, math.floor(N_PARTITIONS * events_per_chunk / n))
+    needed = math.ceil(n / events_per_chunk)
+    return max(1, math.ceil(N_PARTITIONS / (math.ceil(needed / workers) * workers)))
 
 
 def open_clean(params: Params, paths: Paths) -> tuple[duckdb.DuckDBPyConnection, dict,
@@ -96,7 +99,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict:
             f"event ({span[0]}): no customer has an event before any cutoff. Set "
             f"features.last_snapshot (and features.first_snapshot) in params.yaml to dates "
             f"after {span[0]}, or to null for the data's own range")
-    per_chunk = partitions_per_chunk(con, clean, f.events_per_chunk)
+    per_chunk = partitions_per_chunk(con, clean, f.events_per_chunk, f.workers)
     log.info("features: %d cutoffs from %s to %s, %d partitions per chunk",
              len(cutoffs), cutoffs[0], cutoffs[-1], per_chunk)
     with steps("features") as progress, atomic_path(paths.features, directory=True) as tmp:

@@ -135,7 +135,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
           tempfile.TemporaryDirectory(prefix=".labels-features.", dir=paths.labels.parent) as tmp):
         build_features(con, clean=clean, cutoffs=needed, spec=label_feature_spec(params),
                        out_dir=Path(tmp),
-                       partitions_per_chunk=partitions_per_chunk(con, clean, f.events_per_chunk),
+                       partitions_per_chunk=partitions_per_chunk(con, clean, f.events_per_chunk,
+                                                                 f.workers),
                        workers=f.workers, progress=progress)
         feats = pq.read_table(tmp, columns=list(LABEL_FEATURES)).to_pandas()
     at = pd.to_datetime(feats["cutoff"]).dt.date

@@ -212,7 +212,7 @@ def _feature_parts(params: Params, paths: Paths, out_dir: Path,
     f = params.features
     build_features(con, clean=clean, cutoffs=[as_of], spec=feature_spec(params),
                    out_dir=out_dir, partitions_per_chunk=partitions_per_chunk(
-                       con, clean, f.events_per_chunk),
+                       con, clean, f.events_per_chunk, f.workers),
                    workers=f.workers, progress=progress)
     con.close()
     return as_of, sorted(out_dir.glob("*.parquet"))

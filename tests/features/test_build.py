@@ -384,9 +384,13 @@ def test_duckdb_rfm_edges_equal_the_reference(tmp_path):
         "frequency": rng.integers(1, 30, 100),
         "monetary_mean": rng.gamma(2.0, 30.0, 100),
     })
-    pq.write_table(pa.Table.from_pandas(values.iloc[:60]), tmp_path / "a.parquet")
-    pq.write_table(pa.Table.from_pandas(values.iloc[60:]), tmp_path / "b.parquet")
-    got = rfm_edges_duckdb(connect(), str(tmp_path / "*.parquet"))
+    for name, part in (("a", values.iloc[:60]), ("b", values.iloc[60:])):
+        for cutoff, rows in part.groupby("cutoff"):
+            folder = tmp_path / cutoff.date().isoformat()
+            folder.mkdir(exist_ok=True)
+            pq.write_table(pa.Table.from_pandas(rows.drop(columns="cutoff")),
+                           folder / f"{name}.parquet")
+    got = rfm_edges_duckdb(connect(), tmp_path)
     expected = rfm_edges(values)
     key = ["cutoff", "source"]
     pd.testing.assert_frame_equal(

@@ -62,6 +62,27 @@ def test_chunking_and_workers_do_not_change_any_value(tiny, tmp_path):
         pd.testing.assert_frame_equal(outs[0], other)
 
 
+@pytest.mark.parametrize("events_per_chunk, workers, expected_chunks", [
+    (10**9, 2, 1),   # everything fits in one chunk
+    (None, 1, 5),    # a fifth of the events per chunk: 5 chunks
+    (None, 2, 6),    # 5 chunks needed, 6 so that both workers have as many
+    (None, 3, 6),
+])
+def test_chunks_hold_about_events_per_chunk_and_keep_every_worker_busy(
+        tiny, events_per_chunk, workers, expected_chunks):
+    from features.engines.duckdb import chunks
+
+    _, paths = tiny
+    clean = features_stage.clean_inputs(paths)
+    con = duckdb.connect()
+    events = sum(con.execute("SELECT count(*) FROM read_parquet(?)",
+                             [str(clean[t])]).fetchall()[0][0]
+                 for t in ("transactions", "interactions"))
+    per_chunk = features_stage.partitions_per_chunk(
+        con, clean, events_per_chunk or -(-events // 5), workers)
+    assert len(chunks(per_chunk)) == expected_chunks
+
+
 def test_events_after_the_cutoffs_change_nothing_end_to_end(tiny, tmp_path):
     """Cut the validated data at the last cutoff: features at earlier cutoffs are identical."""
     params, paths = tiny
