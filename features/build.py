@@ -342,8 +342,8 @@ class _Purchases:
         freq_w, sum_w, mean_w = np.empty((n, w), np.int64), np.empty((n, w)), np.empty((n, w))
         b = self.buy
         kernel.purchases(
-            c, np.asarray(windows, np.int64), trend, rhythm, who, b.start, b.end, b.day,
-            b.extra["amount"],
+            c, np.asarray(windows, np.int64), trend, rhythm, who,
+            b.start, b.end, b.day, b.extra["amount"],
             out["frequency"], freq_w, out["frequency_trend"], out["recency_days"],
             out["monetary_sum"], out["monetary_mean"], sum_w, mean_w, out["gap_mean_days"],
             out["gap_median_days"], out["gap_std_days"], out["last_gap_days"],
@@ -407,11 +407,10 @@ class _Interactions:
         sat_count, sat_mean, sat_last = np.empty(n, np.int64), np.empty(n), np.empty(n)
         e, x = self.events, self.events.extra
         kernel.interactions(
-            c, np.asarray(windows, np.int64), trend, self.resolution, who, e.start, e.end,
-            e.day,
-            x["kind"], x["satisfaction"], x["satisfaction_fixed"], x["resolved_us"],
-            x["hours_fixed"], x["hours_known"], kind_w, kind_last, rate, hours, unresolved,
-            sat_count, sat_mean, sat_last)
+            c, np.asarray(windows, np.int64), trend, self.resolution, who,
+            e.start, e.end, e.day, x["kind"], x["satisfaction"], x["satisfaction_fixed"],
+            x["resolved_us"], x["hours_fixed"], x["hours_known"],
+            kind_w, kind_last, rate, hours, unresolved, sat_count, sat_mean, sat_last)
         out: dict = {"satisfaction_count": sat_count, "satisfaction_mean": sat_mean,
                      "satisfaction_last": sat_last}
         for i, kind in enumerate(self.kinds):
@@ -502,7 +501,7 @@ def iter_features(
 ) -> Iterator[pa.RecordBatch]:
     """Features of one partition of customers, one record batch per cutoff.
 
-    Memory holds the partition's running sums and one cutoff's rows, whatever
+    Memory holds the partition's prepared events and one cutoff's rows, whatever
     the number of cutoffs.
 
     Parameters
