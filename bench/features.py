@@ -6,7 +6,10 @@ process and on the same files:
 
 * a reference pass: a bare DuckDB ``GROUP BY customer_id`` count and sum over
   the transactions, written to Parquet;
-* the feature build for 1 cutoff and for 12 cutoffs.
+* the feature build for 1 cutoff and for 12 cutoffs;
+* with ``--sql``, a hand-written DuckDB query for a similar feature set at one
+  cutoff (what a single query costs for this much output);
+* with ``--steps``, the CPU seconds of each step of a 1-cutoff build.
 
 Each is repeated ``--repeat`` times; the medians of wall time and CPU time are
 printed with events/s, the peak RSS of a run (each run in a fresh child
@@ -132,6 +135,81 @@ def _reference(clean: dict[str, Path], out: Path, threads: int | None) -> None:
                     TO '{out / 'reference.parquet'}' (FORMAT parquet)""")
 
 
+def _sql_features(clean: dict[str, Path], out: Path, threads: int | None) -> None:
+    """A hand-written DuckDB query for a feature set like the kernel's, at one cutoff.
+
+    The same families (RFM over all time and the windows, gap mean, median,
+    deviation and last gap, trends, refunds, counts and days since the last of
+    each interaction kind, resolution rate, hours and unresolved count,
+    satisfaction count, mean and last, RFM quintiles by ``ntile``), each as a
+    plain SQL aggregate: a measure of what a single query costs, not a second
+    implementation (it skips the prior gap median and the exact fixed-point sums).
+    """
+    spec, cutoff = FeatureSpec(), "DATE '2024-12-01'"
+    T = spec.trend_days
+    age = f"({cutoff} - timestamp::DATE)"
+    buy = "NOT is_refund"
+    tx = [f"count(*) FILTER ({buy}) AS frequency",
+          f"sum(amount) FILTER ({buy}) AS monetary_sum",
+          f"avg(amount) FILTER ({buy}) AS monetary_mean",
+          f"min({age}) FILTER ({buy}) AS recency_days",
+          f"max({age}) FILTER ({buy}) AS days_since_first_purchase",
+          "count(*) FILTER (is_refund) AS refund_count",
+          "-sum(amount) FILTER (is_refund) AS refund_amount",
+          f"count(*) FILTER (is_refund AND {age} <= {T}) AS refund_count_{T}d",
+          f"count(*) FILTER ({buy} AND {age} <= {T}) - count(*) FILTER ({buy} AND {age} > {T} "
+          f"AND {age} <= {2 * T}) AS frequency_trend_{T}d",
+          f"(sum(amount) FILTER ({buy} AND {age} <= {T}) - sum(amount) FILTER ({buy} AND {age} "
+          f"> {T} AND {age} <= {2 * T})) / sum(amount) FILTER ({buy} AND {age} > {T} AND {age} "
+          f"<= {2 * T}) AS monetary_trend_{T}d"]
+    for w in spec.windows_days:
+        tx += [f"count(*) FILTER ({buy} AND {age} <= {w}) AS frequency_{w}d",
+               f"sum(amount) FILTER ({buy} AND {age} <= {w}) AS monetary_sum_{w}d",
+               f"avg(amount) FILTER ({buy} AND {age} <= {w}) AS monetary_mean_{w}d"]
+    ix = ["count(satisfaction) AS satisfaction_count",
+          "avg(satisfaction) AS satisfaction_mean",
+          "arg_max(satisfaction, timestamp) FILTER (satisfaction IS NOT NULL) "
+          "AS satisfaction_last"]
+    for k in spec.interaction_kinds:
+        ix += [f"count(*) FILTER (kind = '{k}' AND {age} <= {w}) AS {k}_count_{w}d"
+               for w in spec.windows_days]
+        ix.append(f"min({age}) FILTER (kind = '{k}') AS {k}_days_since_last")
+    done = (f"resolved AND timestamp + to_microseconds((coalesce(resolution_hours, 0) "
+            f"* 3600e6)::BIGINT) < {cutoff}")
+    for k in spec.resolution_kinds:
+        ix += [f"count(*) FILTER (kind = '{k}' AND {done}) / count(*) FILTER (kind = '{k}') "
+               f"AS {k}_resolved_rate",
+               f"avg(resolution_hours) FILTER (kind = '{k}' AND {done}) "
+               f"AS {k}_resolution_hours_mean",
+               f"count(*) FILTER (kind = '{k}' AND {age} <= {T} AND NOT coalesce({done}, false)) "
+               f"AS {k}_unresolved_{T}d"]
+    con = connect(threads=threads)
+    con.execute(f"""COPY (
+        WITH t AS (SELECT customer_key, timestamp, amount, is_refund
+                   FROM read_parquet('{clean['transactions']}') WHERE timestamp < {cutoff}),
+        i AS (SELECT * FROM read_parquet('{clean['interactions']}') WHERE timestamp < {cutoff}),
+        g AS (SELECT customer_key, timestamp, timestamp::DATE - lag(timestamp::DATE)
+                     OVER (PARTITION BY customer_key ORDER BY timestamp) AS gap
+              FROM t WHERE NOT is_refund),
+        ta AS (SELECT customer_key, {', '.join(tx)} FROM t GROUP BY customer_key),
+        ga AS (SELECT customer_key, avg(gap) AS gap_mean_days, median(gap) AS gap_median_days,
+                      stddev_samp(gap) AS gap_std_days, arg_max(gap, timestamp) AS last_gap_days
+               FROM g GROUP BY customer_key),
+        ia AS (SELECT customer_key, {', '.join(ix)} FROM i GROUP BY customer_key),
+        f AS (SELECT * FROM ta LEFT JOIN ga USING (customer_key)
+              FULL OUTER JOIN ia USING (customer_key))
+        SELECT c.customer_id, {cutoff} AS cutoff, f.*,
+               f.recency_days / (1 + f.gap_median_days) AS recency_gap_ratio,
+               CASE WHEN f.frequency > 0 THEN ntile(5) OVER (PARTITION BY f.frequency > 0
+                    ORDER BY f.recency_days DESC) END AS rfm_recency_score,
+               CASE WHEN f.frequency > 0 THEN ntile(5) OVER (PARTITION BY f.frequency > 0
+                    ORDER BY f.frequency) END AS rfm_frequency_score,
+               CASE WHEN f.frequency > 0 THEN ntile(5) OVER (PARTITION BY f.frequency > 0
+                    ORDER BY f.monetary_mean) END AS rfm_monetary_score
+        FROM f JOIN read_parquet('{clean['customer_index']}') c USING (customer_key)
+    ) TO '{out / 'sql_features.parquet'}' (FORMAT parquet)""")
+
+
 def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs: int,
               partitions_per_chunk: int, memory_limit: str | None, workers: int) -> None:
     con = connect(threads=threads, memory_limit=memory_limit)
@@ -230,6 +308,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", default=None)
     parser.add_argument("--workers", type=int, default=2, help="chunks computed at once")
     parser.add_argument("--cutoffs", default="1,12", help="comma-separated cutoff counts")
+    parser.add_argument("--sql", action="store_true", help="also time a hand-written DuckDB "
+                        "query for a similar feature set at one cutoff")
     parser.add_argument("--steps", action="store_true", help="also print the CPU seconds of "
                         "each step of a 1-cutoff build, chunk after chunk on one thread")
     parser.add_argument("--workdir", default=None, help="where to generate (default: a temp "
@@ -256,8 +336,12 @@ def main() -> None:
     counts = [int(c) for c in args.cutoffs.split(",")]
     for k in counts:
         runs[f"{k} cutoff(s)"] = []
+    if args.sql:
+        runs["SQL, 1 cutoff"] = []
     for _ in range(args.repeat):  # interleaved, so a noisy minute hits all alike
         runs["reference"].append(measure(_reference, clean, work, args.threads))
+        if args.sql:
+            runs["SQL, 1 cutoff"].append(measure(_sql_features, clean, work, args.threads))
         for k in counts:
             runs[f"{k} cutoff(s)"].append(measure(
                 _features, clean, work, args.threads, k, args.partitions_per_chunk,
