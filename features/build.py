@@ -335,11 +335,11 @@ class _Purchases:
         by ``name`` or ``(name, window)``; without ``rhythm``, the gap features are
         left unset."""
         n, w = who.size, len(windows)
-        out = {name: np.empty(n, np.int64) for name in ("frequency", "frequency_trend")}
+        out = {name: np.empty(n, np.int32) for name in ("frequency", "frequency_trend")}
         out |= {name: np.empty(n) for name in (
             "recency_days", "monetary_sum", "monetary_mean", "gap_mean_days", "gap_median_days",
             "gap_std_days", "last_gap_days", "prior_gap_median_days", "monetary_trend")}
-        freq_w, sum_w, mean_w = np.empty((n, w), np.int64), np.empty((n, w)), np.empty((n, w))
+        freq_w, sum_w, mean_w = np.empty((n, w), np.int32), np.empty((n, w)), np.empty((n, w))
         b = self.buy
         kernel.purchases(
             c, np.asarray(windows, np.int64), trend, rhythm, who,
@@ -358,7 +358,7 @@ class _Purchases:
                    trend: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Refund count, amount (positive) and count in the last ``trend`` days of the
         customers ``who``, at day ``c``."""
-        count, recent, total = (np.empty(who.size, np.int64), np.empty(who.size, np.int64),
+        count, recent, total = (np.empty(who.size, np.int32), np.empty(who.size, np.int32),
                                 np.empty(who.size))
         r = self.ref
         kernel.refunds(c, trend, who, r.start, r.end, r.day, r.extra["amount"], count, total,
@@ -401,10 +401,10 @@ class _Interactions:
         """Interaction features of the customers ``who`` (codes) at cutoff day ``c``, keyed
         by ``name`` or ``(name, ...)``."""
         n, k, r = who.size, len(self.kinds), self.resolution.size
-        kind_w = np.empty((n, k, len(windows)), np.int64)
+        kind_w = np.empty((n, k, len(windows)), np.int32)
         kind_last = np.empty((n, k))
-        rate, hours, unresolved = np.empty((n, r)), np.empty((n, r)), np.empty((n, r), np.int64)
-        sat_count, sat_mean, sat_last = np.empty(n, np.int64), np.empty(n), np.empty(n)
+        rate, hours, unresolved = np.empty((n, r)), np.empty((n, r)), np.empty((n, r), np.int32)
+        sat_count, sat_mean, sat_last = np.empty(n, np.int32), np.empty(n), np.empty(n)
         e, x = self.events, self.events.extra
         kernel.interactions(
             c, np.asarray(windows, np.int64), trend, self.resolution, who,
@@ -468,7 +468,8 @@ def iter_rfm_values(transactions: pa.Table, customer_index: pa.Table,
         buyer = p["frequency"] > 0
         yield _EPOCH + dt.timedelta(days=c), pd.DataFrame({
             "cutoff": np.full(int(buyer.sum()), c, dtype="datetime64[D]"),
-            "recency_days": p["recency_days"][buyer], "frequency": p["frequency"][buyer],
+            "recency_days": p["recency_days"][buyer],
+            "frequency": p["frequency"][buyer].astype(np.int64),
             "monetary_mean": p["monetary_mean"][buyer]})
 
 
@@ -632,7 +633,7 @@ def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: pa
             if name in RFM_SCORE_COLUMNS:
                 arrays.append(pa.array(values, pa.int32(), mask=values == 0))
             else:
-                arrays.append(pa.array(values.astype(np.int32)))
+                arrays.append(pa.array(values.astype(np.int32, copy=False)))
         else:
             arrays.append(pa.array(col[name].astype(np.float64, copy=False), from_pandas=True))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
