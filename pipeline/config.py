@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # so that messages and dvc.yaml read the same.
 ROOT = Path(os.environ.get("CHURN_PROJECT_DIR", "."))
 PARAMS_FILE = "params.yaml"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 class ConfigError(ValueError):
@@ -622,8 +621,10 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def tracking_uri() -> str:
-    """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the local SQLite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the SQLite store
+    ``mlflow.db`` in the project directory (``CHURN_PROJECT_DIR``, else the working
+    directory, as for every other path)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
 
 
 # --------------------------------------------------------------------------

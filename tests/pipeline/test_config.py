@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -261,3 +262,23 @@ def test_valid_formats_and_names_load():
         "score.sinks.postgres.table": "scores_2024"})
     assert params.data.columns.transactions == {"amount": 'amount"; DROP TABLE x; --'}
     assert params.score.sinks.postgres.table == "scores_2024"
+
+
+@pytest.mark.parametrize("project_dir, expected", [
+    (None, "sqlite:///mlflow.db"),
+    ("/srv/churn", "sqlite:////srv/churn/mlflow.db"),
+])
+def test_default_tracking_store_is_in_the_project_directory(project_dir, expected):
+    """Without MLFLOW_TRACKING_URI the runs go to mlflow.db beside the data, also when
+    the project is named by CHURN_PROJECT_DIR (read once, at import: a fresh process)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "CHURN_PROJECT_DIR")}
+    if project_dir:
+        env["CHURN_PROJECT_DIR"] = project_dir
+    out = subprocess.run([sys.executable, "-c", "from pipeline.config import tracking_uri; "
+                          "print(tracking_uri())"], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == expected
