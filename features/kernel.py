@@ -13,8 +13,9 @@ at the end, so a customer's value does not depend on the other customers of
 its partition nor on the order they are summed in.
 
 The functions release the GIL: two partitions are computed at once on two
-threads. Compiled code is cached beside this file (``__pycache__``), so only
-the first import on a machine pays for compilation.
+threads. Compiled code is cached beside this file (``__pycache__``, or
+``NUMBA_CACHE_DIR``): only the first run on a machine, or after this file
+changes, compiles (a few seconds); later runs load it (about 0.4 s).
 """
 
 from __future__ import annotations

@@ -104,10 +104,10 @@ def rfm_edges_duckdb(con: duckdb.DuckDBPyConnection, staging: Path) -> pd.DataFr
     One query per cutoff: memory holds one cutoff's values, whatever the number
     of cutoffs. ``quantile_cont`` interpolates linearly like :func:`numpy.quantile`.
     """
+    quantiles = ", ".join(f"quantile_cont({source}, [0.2, 0.4, 0.6, 0.8])"
+                          for source, _ in RFM_SOURCES.values())
     rows = []
     for folder in sorted(p for p in Path(staging).iterdir() if p.is_dir()):
-        quantiles = ", ".join(f"quantile_cont({source}, [0.2, 0.4, 0.6, 0.8])"
-                              for source, _ in RFM_SOURCES.values())
         found = con.sql(f"SELECT {quantiles} FROM read_parquet(?)",
                         params=[str(folder / "*.parquet")]).fetchall()[0]
         for (source, _), q in zip(RFM_SOURCES.values(), found, strict=True):
