@@ -246,8 +246,8 @@ def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int) -> dict
 
     step("numba start-up", kernel.warm_up)
     for lo, hi in chunks(partitions_per_chunk):
-        t = step("read", lambda lo=lo, hi=hi: {n: _read(con, clean[n], n, lo, hi)
-                                                for n in KERNEL_COLUMNS})
+        t = step("read", lambda lo=lo, hi=hi: {
+            n: _read(con, clean[n], n, lo, hi, spec.interaction_kinds) for n in KERNEL_COLUMNS})
         step("rfm pass", build.rfm_values, t["transactions"], t["customer_index"], [cutoff])
         parts = dict(took)
         customers = step("prepare", build._Customers, t["customer_index"])

@@ -371,9 +371,10 @@ class _Interactions:
 
     def __init__(self, interactions: pa.Table, codes: np.ndarray, n: int,
                  spec: FeatureSpec) -> None:
-        kind = _np(pc.index_in(interactions.column("kind"),
-                               value_set=pa.array(spec.interaction_kinds)).fill_null(-1),
-                   np.int16)
+        kind = interactions.column("kind")
+        if not pa.types.is_integer(kind.type):  # names, else positions in the vocabulary
+            kind = pc.index_in(kind, value_set=pa.array(spec.interaction_kinds))
+        kind = _np(kind.fill_null(-1), np.int16)
         ts_us = _np(interactions.column("timestamp").cast(pa.timestamp("us"))
                     .cast(pa.int64()), np.int64)
         satisfaction = _float(interactions.column("satisfaction"))
@@ -512,7 +513,8 @@ def iter_features(
         ``is_refund``. Any order; sorted by (customer_key, timestamp) avoids a sort.
     interactions
         Columns ``customer_key``, ``timestamp``, ``kind``, ``satisfaction``,
-        ``resolved``, ``resolution_hours``.
+        ``resolved``, ``resolution_hours``. ``kind`` is the kind's name, or its
+        position in ``spec.interaction_kinds`` as an integer (-1 or null outside it).
     customers
         Columns ``customer_key``, ``signup_date``, ``segment``,
         ``relationship_type``; at most one row per customer.

@@ -90,10 +90,19 @@ def event_range(con: duckdb.DuckDBPyConnection,
     return row[0], row[1]
 
 
-def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, lo: int, hi: int) -> pa.Table:
-    columns = ", ".join(KERNEL_COLUMNS[table])
-    return con.sql(f"SELECT {columns} FROM read_parquet(?) WHERE bucket >= ? AND bucket < ?",
-                   params=[str(path), lo, hi]).to_arrow_table()
+def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, lo: int, hi: int,
+          kinds: Sequence[str] = ()) -> pa.Table:
+    """The kernel's columns of one range of partitions. With ``kinds``, an interaction's
+    ``kind`` comes as its position in that vocabulary (-1 outside it): small integers
+    cost less to hand over than strings."""
+    columns = list(KERNEL_COLUMNS[table])
+    params: list = [str(path), lo, hi]
+    if kinds and "kind" in columns:
+        columns[columns.index("kind")] = ("coalesce(list_position(?, kind) - 1, -1)::SMALLINT "
+                                          "AS kind")
+        params.insert(0, list(kinds))
+    return con.sql(f"SELECT {', '.join(columns)} FROM read_parquet(?) "
+                   "WHERE bucket >= ? AND bucket < ?", params=params).to_arrow_table()
 
 
 def rfm_edges_duckdb(con: duckdb.DuckDBPyConnection, staging: Path) -> pd.DataFrame:
@@ -186,7 +195,8 @@ def build_features(
 
     def feature_chunk(i: int, lo: int, hi: int) -> tuple[str, int, int]:
         cur = con.cursor()
-        tables = {name: _read(cur, path, name, lo, hi) for name, path in clean.items()}
+        tables = {name: _read(cur, path, name, lo, hi, spec.interaction_kinds)
+                  for name, path in clean.items()}
         name = f"part-{i:05d}.parquet"
         rows = latest = 0  # latest: rows at the last cutoff, every customer seen at all
         with pq.ParquetWriter(out_dir / name, schema, **PARQUET_OPTIONS) as writer:

@@ -252,6 +252,23 @@ def test_unsorted_input_gives_the_same_rows(fixture_rows):
     assert shuffled.equals(sorted_out)
 
 
+def test_kinds_given_as_positions_in_the_vocabulary_give_the_same_rows(fixture_rows):
+    """The DuckDB engine hands over each kind as its position in the vocabulary, the
+    Spark engine as its name; a kind outside the vocabulary counts nowhere either way."""
+    tx, ix, cu = fixture_rows
+    ix = [*ix, ("A", ts("2024-03-02"), "fax", 3.0, None, None)]
+    tables = list(make_inputs(tx, ix, cu))
+    by_name = compute_features(*tables, [CUTOFF], SPEC)
+    names = tables[1].column("kind").to_pylist()
+    positions = [SPEC.interaction_kinds.index(k) if k in SPEC.interaction_kinds else -1
+                 for k in names]
+    tables[1] = tables[1].set_column(tables[1].schema.get_field_index("kind"), "kind",
+                                     pa.array(positions, pa.int16()))
+    assert compute_features(*tables, [CUTOFF], SPEC).equals(by_name)
+    row = _frame(by_name).loc[("A", CUTOFF)]
+    assert row["satisfaction_count"] == 3  # the unknown kind's score still counts
+
+
 def test_last_value_follows_time_within_a_day():
     """Two surveys on the same day, given out of order: the later one is the last."""
     ix = [("c", ts("2023-01-01", 9), "survey", 2.0, None, None),
