@@ -340,9 +340,10 @@ def interaction_inputs(ts_us, satisfaction, resolved, hours,
             hours_fixed[j] = np.int64(scaled)
         else:
             hours_fixed[j] = 0
-        if resolved[j] == 1.0:
-            resolved_us[j] = ts_us[j] + (np.int64(np.rint(h * 3_600_000_000.0)) if known else 0)
-        else:
+        delay = np.rint(h * 3_600_000_000.0) if known else 0.0
+        if resolved[j] == 1.0 and delay < NEVER - ts_us[j]:
+            resolved_us[j] = ts_us[j] + np.int64(delay)
+        else:  # not resolved, or so late that the moment does not fit: never, as seen
             resolved_us[j] = NEVER
     return max(sat_total, hours_total)
 

@@ -269,6 +269,17 @@ def test_kinds_given_as_positions_in_the_vocabulary_give_the_same_rows(fixture_r
     assert row["satisfaction_count"] == 3  # the unknown kind's score still counts
 
 
+def test_a_resolution_too_far_off_to_fit_is_never_before_a_cutoff():
+    """Ten billion hours overflow a microsecond timestamp: the ticket stays unresolved
+    (as its resolution moment is after every cutoff), not resolved in the past."""
+    ix = [("c", ts("2024-03-20"), "complaint", None, True, 1e10),
+          ("c", ts("2024-03-21"), "complaint", None, True, 2.0)]
+    row = _frame(compute_features(*make_inputs([], ix), [CUTOFF], SPEC)).iloc[0]
+    assert row["complaint_resolved_rate"] == 0.5
+    assert row["complaint_resolution_hours_mean"] == 2.0
+    assert row[f"complaint_unresolved_{SPEC.trend_days}d"] == 1
+
+
 def test_last_value_follows_time_within_a_day():
     """Two surveys on the same day, given out of order: the later one is the last."""
     ix = [("c", ts("2023-01-01", 9), "survey", 2.0, None, None),
