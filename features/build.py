@@ -36,8 +36,6 @@ import pyarrow.compute as pc
 from features import kernel
 from features.schema import Column, Table
 
-_DAY_US = 86_400_000_000
-
 KEY_COLUMNS = ("customer_id", "cutoff")
 RFM_SCORE_COLUMNS = ("rfm_recency_score", "rfm_frequency_score", "rfm_monetary_score")
 
@@ -224,7 +222,8 @@ def _np(col: pa.ChunkedArray | pa.Array, dtype: type | str) -> np.ndarray:
 
 def _days(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Days since 1970-01-01 of a timestamp column without nulls."""
-    return np.floor_divide(_np(ts.cast(pa.timestamp("us")).cast(pa.int64()), np.int64), _DAY_US)
+    return np.floor_divide(_np(ts.cast(pa.timestamp("us")).cast(pa.int64()), np.int64),
+                           kernel.DAY_US)
 
 
 def _float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -234,19 +233,10 @@ def _float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return _np(col.cast(pa.float64()), np.float64)
 
 
-def _fixed(values: np.ndarray) -> np.ndarray:
-    """``values`` (no NaN) in exact millionths, as int64.
-
-    The kernel sums amounts, hours and scores in integers: a float sum would
-    carry rounding that depends on the order of summation, so a customer's value
-    could depend on how customers are partitioned. In integers it is exact.
-    """
-    out = np.empty(values.size, np.int64)
-    _check_fixed(kernel.fixed(np.ascontiguousarray(values, np.float64), out))
-    return out
-
-
 def _check_fixed(total: float) -> None:
+    """Amounts, hours and scores are summed in exact int64 millionths (a float sum
+    would depend on the order of summation, so on how customers are partitioned):
+    refuse a partition whose sums could overflow."""
     if total >= kernel.FIXED_LIMIT:
         raise ValueError("amounts too large to sum exactly: split the data into more "
                          "partitions per chunk")

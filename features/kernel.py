@@ -7,10 +7,10 @@ read (the loop over a customer's events stops at the first one on or after
 ``c``). :mod:`features.build` prepares the inputs (dense customer codes,
 sorting, exact fixed-point amounts) and names the columns.
 
-Sums of amounts, hours and scores arrive as int64 millionths
-(:func:`features.build._fixed`) and are summed exactly; a float is formed only
-at the end, so a customer's value does not depend on the other customers of
-its partition nor on the order they are summed in.
+Amounts, hours and scores are summed in int64 millionths (:func:`_millionths`;
+:data:`FIXED_LIMIT` guards against overflow), exactly; a float is formed only at
+the end, so a customer's value does not depend on the other customers of its
+partition nor on the order they are summed in.
 
 The functions release the GIL: two partitions are computed at once on two
 threads. Compiled code is cached beside this file (``__pycache__``, or
@@ -24,6 +24,8 @@ import numba
 import numpy as np
 
 FIXED = 1_000_000.0  # fixed-point scale of the int64 sums
+DAY_US = 86_400_000_000  # microseconds in a day
+HOUR_US = 3_600_000_000.0
 NAN = np.nan
 
 # Bounds are checked: an indexing mistake raises IndexError instead of corrupting
@@ -229,7 +231,7 @@ def interactions(c, windows, trend, resolution_kinds, who, start, end, day, kind
     of each kind; ``resolved_rate``, ``hours_mean``, ``unresolved`` [m, R];
     satisfaction count, mean and last value.
     """
-    c_us = c * 86_400_000_000  # resolved before the cutoff: before its first microsecond
+    c_us = c * DAY_US  # resolved before the cutoff: before its first microsecond
     n_kinds = kind_w.shape[1]
     n_windows = windows.shape[0]
     n_res = resolution_kinds.shape[0]
@@ -301,15 +303,9 @@ NEVER = np.iinfo(np.int64).max  # "resolved at": not resolved
 
 
 @_jit
-def fixed(values, out):
-    """``values`` (no NaN) in millionths, rounded half to even, into ``out`` (int64);
-    returns the sum of their absolute values (compare with :data:`FIXED_LIMIT`)."""
-    total = 0.0
-    for j in range(values.shape[0]):
-        scaled = np.rint(values[j] * FIXED)
-        total += abs(scaled)
-        out[j] = np.int64(scaled)
-    return total
+def _millionths(value: float) -> float:
+    """``value`` in millionths, rounded half to even: the one rounding of every sum."""
+    return np.rint(value * FIXED)
 
 
 @_jit
@@ -319,28 +315,27 @@ def interaction_inputs(ts_us, satisfaction, resolved, hours,
     was resolved (timestamp + resolution hours, in microseconds; :data:`NEVER` if it
     was not), its hours in millionths (0 if unknown) and whether they are known.
     Returns the largest sum of absolute millionths (compare with :data:`FIXED_LIMIT`)."""
-    day_us = 86_400_000_000
     sat_total = 0.0
     hours_total = 0.0
     for j in range(ts_us.shape[0]):
-        day[j] = ts_us[j] // day_us
+        day[j] = ts_us[j] // DAY_US
         s = satisfaction[j]
         if np.isnan(s):
             satisfaction_fixed[j] = 0
         else:
-            scaled = np.rint(s * FIXED)
+            scaled = _millionths(s)
             sat_total += abs(scaled)
             satisfaction_fixed[j] = np.int64(scaled)
         h = hours[j]
         known = not np.isnan(h)
         hours_known[j] = known
         if known:
-            scaled = np.rint(h * FIXED)
+            scaled = _millionths(h)
             hours_total += abs(scaled)
             hours_fixed[j] = np.int64(scaled)
         else:
             hours_fixed[j] = 0
-        delay = np.rint(h * 3_600_000_000.0) if known else 0.0
+        delay = np.rint(h * HOUR_US) if known else 0.0
         if resolved[j] == 1.0 and delay < NEVER - ts_us[j]:
             resolved_us[j] = ts_us[j] + np.int64(delay)
         else:  # not resolved, or so late that the moment does not fit: never, as seen
@@ -354,24 +349,23 @@ def split_transactions(code, ts_us, amount, refund,
     """Purchases and refunds of a transactions table, in its order: customer code,
     day and amount in millionths (refunds positive). Returns the largest sum of
     absolute millionths (compare with :data:`FIXED_LIMIT`)."""
-    day_us = 86_400_000_000
     b = 0
     r = 0
     buy_total = 0.0
     ref_total = 0.0
     for j in range(code.shape[0]):
         if refund[j]:
-            scaled = np.rint(-amount[j] * FIXED)
+            scaled = _millionths(-amount[j])
             ref_total += abs(scaled)
             ref_code[r] = code[j]
-            ref_day[r] = ts_us[j] // day_us
+            ref_day[r] = ts_us[j] // DAY_US
             ref_amount[r] = np.int64(scaled)
             r += 1
         else:
-            scaled = np.rint(amount[j] * FIXED)
+            scaled = _millionths(amount[j])
             buy_total += abs(scaled)
             buy_code[b] = code[j]
-            buy_day[b] = ts_us[j] // day_us
+            buy_day[b] = ts_us[j] // DAY_US
             buy_amount[b] = np.int64(scaled)
             b += 1
     return max(buy_total, ref_total)
@@ -403,7 +397,6 @@ def warm_up() -> None:
                  none, none, none, np.zeros(0, np.bool_), np.zeros((0, 1, 1), np.int64),
                  np.zeros((0, 1)), np.zeros((0, 0)), np.zeros((0, 0)),
                  np.zeros((0, 0), np.int64), none, real, real)
-    fixed(real, none)
     interaction_inputs(none, real, real, real, none, none, none, none, np.zeros(0, np.bool_))
     split_transactions(none, none, real, np.zeros(0, np.bool_), none, none, none, none, none,
                        none)

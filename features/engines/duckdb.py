@@ -120,8 +120,6 @@ def rfm_edges_duckdb(con: duckdb.DuckDBPyConnection, staging: Path) -> pd.DataFr
         found = con.sql(f"SELECT {quantiles} FROM read_parquet(?)",
                         params=[str(folder / "*.parquet")]).fetchall()[0]
         for (source, _), q in zip(RFM_SOURCES.values(), found, strict=True):
-            if q is None:  # no buyer at this cutoff
-                continue
             rows.append({"cutoff": pd.Timestamp(folder.name), "source": source,
                          "q20": q[0], "q40": q[1], "q60": q[2], "q80": q[3]})
     return pd.DataFrame(rows, columns=["cutoff", "source", "q20", "q40", "q60", "q80"])

@@ -280,6 +280,16 @@ def test_a_resolution_too_far_off_to_fit_is_never_before_a_cutoff():
     assert row[f"complaint_unresolved_{SPEC.trend_days}d"] == 1
 
 
+@pytest.mark.parametrize("tx, ix", [
+    ([("c", ts("2024-01-01"), 5e12)], []),                             # an amount
+    ([("c", ts("2024-01-01"), -5e12)], []),                            # a refund
+    ([], [("c", ts("2024-01-01"), "complaint", None, True, 5e12)]),    # resolution hours
+])
+def test_sums_that_would_overflow_their_exact_integers_are_refused(tx, ix):
+    with pytest.raises(ValueError, match="too large to sum exactly"):
+        compute_features(*make_inputs(tx, ix), [CUTOFF], SPEC)
+
+
 def test_last_value_follows_time_within_a_day():
     """Two surveys on the same day, given out of order: the later one is the last."""
     ix = [("c", ts("2023-01-01", 9), "survey", 2.0, None, None),
