@@ -224,8 +224,11 @@ def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs:
 
 
 def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int) -> dict[str, float]:
-    """CPU seconds of each step of a 1-cutoff build, chunk after chunk on one thread
-    (the RFM quantiles between the passes are left out: they take milliseconds)."""
+    """CPU seconds of each step of a 1-cutoff build, chunk after chunk on one thread.
+
+    Left out: the RFM quantiles between the passes (milliseconds) and the build's
+    second read of the transactions (its first pass reads them on its own: about
+    half of "read" again)."""
     import numpy as np
     import pyarrow.parquet as pq
 
