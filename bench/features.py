@@ -41,9 +41,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import duckdb  # noqa: E402
 
-from features.build import FeatureSpec  # noqa: E402
 from features.engines.duckdb import build_features, connect  # noqa: E402
 from features.schema import N_PARTITIONS  # noqa: E402
+from features.spec import FeatureSpec  # noqa: E402
 from pipeline.config import FeaturesParams  # noqa: E402
 from pipeline.features import partitions_per_chunk  # noqa: E402
 

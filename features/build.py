@@ -1,9 +1,17 @@
-"""Point-in-time customer features: declarations and the per-partition kernel.
+"""Point-in-time customer features: the per-partition computation.
 
-Every feature is declared once in :func:`feature_table` (name, dtype, family,
-meaning). :func:`compute_features` computes them for one partition of
-customers at many cutoffs at once; the engines in :mod:`features.engines` only
-decide which partition of the clean tables goes in and where the rows go.
+The feature table is declared in :mod:`features.spec`
+(:func:`~features.spec.feature_table`). :func:`compute_features` computes it for one
+partition of customers at many cutoffs at once; the engines in :mod:`features.engines`
+only decide which partition of the clean tables goes in and where the rows go. The RFM
+scores are quintiles across all partitions (:mod:`features.rfm_scores`), from the
+values of the first pass :func:`rfm_values`.
+
+One piece: the preparation of a partition's events (:class:`_Customers`,
+:class:`_Events`, :class:`_Purchases`, :class:`_Interactions`) and the per-cutoff
+computation over them. The prepared arrays (dense customer codes, each customer's run
+of events, the fixed-point encoding) are the layout that the compiled loops and
+:func:`iter_features` read; they change together.
 
 How the work is shared between cutoffs
 --------------------------------------
@@ -26,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,182 +41,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import kernel
-from features.schema import Column, Table
-
-KEY_COLUMNS = ("customer_id", "cutoff")
-RFM_SCORE_COLUMNS = ("rfm_recency_score", "rfm_frequency_score", "rfm_monetary_score")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """What the feature table contains; everything else is fixed by the code.
-
-    Parameters
-    ----------
-    windows_days
-        Look-back windows, in days, for counts and sums.
-    trend_days
-        Length ``T`` of the two periods compared by the trend features:
-        ``[c - T, c)`` against ``[c - 2T, c - T)``.
-    interaction_kinds
-        Vocabulary of interaction kinds; each kind gets its own columns.
-    resolution_kinds
-        Kinds (a subset of ``interaction_kinds``) whose resolution is tracked.
-    """
-
-    windows_days: tuple[int, ...] = (30, 90, 180, 365)
-    trend_days: int = 90
-    interaction_kinds: tuple[str, ...] = (
-        "support_ticket", "complaint", "survey", "email_open", "web_visit", "call",
-    )
-    resolution_kinds: tuple[str, ...] = ("complaint", "support_ticket")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "windows_days", tuple(sorted(self.windows_days)))
-        object.__setattr__(self, "interaction_kinds", tuple(self.interaction_kinds))
-        object.__setattr__(self, "resolution_kinds", tuple(self.resolution_kinds))
-        unknown = set(self.resolution_kinds) - set(self.interaction_kinds)
-        if unknown:
-            raise ValueError(f"resolution kinds {sorted(unknown)} are not interaction kinds")
-
-
-def feature_table(spec: FeatureSpec) -> Table:
-    """Declare the feature table for ``spec``: every column, its dtype and meaning."""
-    T = spec.trend_days
-    cols: list[Column] = [
-        Column("customer_id", "string", "Customer identifier.", family="key"),
-        Column("cutoff", "date32", "Snapshot date: only events on earlier days are seen.",
-               family="key"),
-        Column("cutoff_month", "int32", "Month of the cutoff (1 to 12): the season in which "
-               "the customer is seen, and the next horizon starts.", family="calendar"),
-        Column("tenure_days", "double", "Days since the customer was first seen (signup, first "
-               "purchase or first interaction, whichever is earliest).", family="tenure"),
-        Column("days_since_first_purchase", "double", "Days since the first purchase; null "
-               "before any purchase.", family="tenure"),
-        Column("recency_days", "double", "Days since the last purchase; null before any "
-               "purchase.", family="rfm"),
-        Column("frequency", "int32", "Number of purchases (refunds excluded), all time.",
-               family="rfm"),
-        Column("monetary_sum", "double", "Amount spent on purchases, all time.", family="rfm"),
-        Column("monetary_mean", "double", "Mean purchase amount, all time; null before any "
-               "purchase.", family="rfm"),
-    ]
-    for w in spec.windows_days:
-        cols += [
-            Column(f"frequency_{w}d", "int32", f"Number of purchases in the last {w} days.",
-                   family="rfm"),
-            Column(f"monetary_sum_{w}d", "double", f"Amount spent in the last {w} days.",
-                   family="rfm"),
-            Column(f"monetary_mean_{w}d", "double", f"Mean purchase amount in the last {w} "
-                   "days; null without purchases in the window.", family="rfm"),
-        ]
-    cols += [
-        Column("gap_mean_days", "double", "Mean days between consecutive purchases; null with "
-               "fewer than 2 purchases.", family="rhythm"),
-        Column("gap_median_days", "double", "Median days between consecutive purchases (the "
-               "customer's usual gap); null with fewer than 2 purchases.", family="rhythm"),
-        Column("gap_std_days", "double", "Standard deviation of the days between consecutive "
-               "purchases; null with fewer than 3 purchases.", family="rhythm"),
-        Column("last_gap_days", "double", "Days between the last two purchases; null with "
-               "fewer than 2 purchases.", family="rhythm"),
-        Column("prior_gap_median_days", "double", "Median gap before the last purchase (all "
-               "gaps but the last): the rhythm the last purchase broke or kept; null with fewer "
-               "than 3 purchases.", family="rhythm"),
-        Column("recency_gap_ratio", "double", "Days since the last purchase divided by the "
-               "median gap (1 + median, so same-day repeat buyers stay finite): how overdue "
-               "the next purchase is.", family="rhythm"),
-        Column(f"frequency_trend_{T}d", "int32", f"Purchases in the last {T} days minus "
-               f"purchases in the {T} days before.", family="trend"),
-        Column(f"monetary_trend_{T}d", "double", f"Relative change of spend: last {T} days vs "
-               f"the {T} days before ((last - previous) / previous); null when the previous "
-               "period has no spend.", family="trend"),
-        Column("refund_count", "int32", "Number of refunds, all time.", family="refunds"),
-        Column("refund_amount", "double", "Amount refunded (positive), all time.",
-               family="refunds"),
-        Column(f"refund_count_{T}d", "int32", f"Number of refunds in the last {T} days.",
-               family="refunds"),
-    ]
-    for kind in spec.interaction_kinds:
-        for w in spec.windows_days:
-            cols.append(Column(f"{kind}_count_{w}d", "int32",
-                               f"Number of {kind} interactions in the last {w} days.",
-                               family="interactions"))
-        cols.append(Column(f"{kind}_days_since_last", "double",
-                           f"Days since the last {kind} interaction; null if none.",
-                           family="interactions"))
-    for kind in spec.resolution_kinds:
-        cols += [
-            Column(f"{kind}_resolved_rate", "double", f"Share of the {kind} interactions opened "
-                   "before the cutoff that were resolved before it (resolved at timestamp + "
-                   "resolution_hours); null if none.", family="service"),
-            Column(f"{kind}_resolution_hours_mean", "double", f"Mean hours to resolve, over the "
-                   f"{kind} interactions resolved before the cutoff; null if none.",
-                   family="service"),
-            Column(f"{kind}_unresolved_{T}d", "int32", f"Number of {kind} interactions opened in "
-                   f"the last {T} days and not resolved before the cutoff.", family="service"),
-        ]
-    cols += [
-        Column("satisfaction_count", "int32", "Number of satisfaction scores given, all time.",
-               family="satisfaction"),
-        Column("satisfaction_mean", "double", "Mean satisfaction score, all time; null if "
-               "none.", family="satisfaction"),
-        Column("satisfaction_last", "double", "Most recent satisfaction score; null if none.",
-               family="satisfaction"),
-        Column("segment", "string", "Customer segment from the customers table; null if "
-               "unknown.", family="profile"),
-        Column("relationship_type", "string", "Relationship type from the customers table; "
-               "null if unknown.", family="profile"),
-        Column("rfm_recency_score", "int32", "Recency quintile among buyers at the same cutoff "
-               "(5 = most recent); null before any purchase.", family="rfm_score"),
-        Column("rfm_frequency_score", "int32", "Frequency quintile among buyers at the same "
-               "cutoff (5 = most purchases); null before any purchase.", family="rfm_score"),
-        Column("rfm_monetary_score", "int32", "Monetary (mean purchase) quintile among buyers at "
-               "the same cutoff (5 = highest); null before any purchase.", family="rfm_score"),
-    ]
-    return Table("features", "One row per customer and snapshot cutoff.", tuple(cols))
-
-
-# --------------------------------------------------------------------------
-# Snapshot cutoffs
-# --------------------------------------------------------------------------
-
-
-def snapshot_cutoffs(
-    *,
-    first_event: dt.date,
-    last_event: dt.date,
-    frequency: str = "MS",
-    first: dt.date | None = None,
-    last: dt.date | None = None,
-    min_history_days: int = 365,
-) -> list[dt.date]:
-    """Choose the snapshot cutoffs for a data set.
-
-    Parameters
-    ----------
-    first_event, last_event
-        Days of the first and last event in the data.
-    frequency
-        A pandas offset alias (``"MS"``: the first day of each month).
-    first
-        First cutoff; default ``first_event + min_history_days``, moved onto the grid.
-    last
-        Last cutoff; default the day after ``last_event``. It is always included,
-        even off the grid, so the newest snapshot is the freshest possible.
-
-    Returns
-    -------
-    Sorted, distinct dates.
-    """
-    start = first or (first_event + dt.timedelta(days=min_history_days))
-    end = last or (last_event + dt.timedelta(days=1))
-    if start > end:
-        start = end
-    grid = pd.date_range(start, end, freq=frequency)
-    days = {d.date() for d in grid}
-    days.add(end)
-    return sorted(days)
-
+from features.rfm_scores import RFM_SOURCES, _edge_lookup, _scores
+from features.schema import Table
+from features.spec import RFM_SCORE_COLUMNS, FeatureSpec, feature_table
 
 # --------------------------------------------------------------------------
 # The kernel
@@ -431,7 +265,8 @@ def rfm_values(transactions: pa.Table, customer_index: pa.Table,
     """Recency, frequency and monetary value of every buyer of a partition at each cutoff.
 
     The cheap first pass of a feature build: the quintile edges of the RFM
-    scores are computed from these values over all partitions (:func:`rfm_edges`).
+    scores are computed from these values over all partitions
+    (:func:`~features.rfm_scores.rfm_edges`).
 
     Returns
     -------
@@ -515,15 +350,15 @@ def iter_features(
     spec
         Which windows and kinds.
     edges
-        RFM quintile edges over all partitions (:func:`rfm_edges`); without
-        them the score columns are null.
+        RFM quintile edges over all partitions
+        (:func:`~features.rfm_scores.rfm_edges`); without them the score columns are null.
 
     Yields
     ------
     pyarrow.RecordBatch
         For each cutoff in ascending order, one row per customer seen before it
         (a purchase, an interaction, or a signup date) in customer_key order, with
-        the columns of :func:`feature_table`. Cutoffs with no such customer yield
+        the columns of :func:`~features.spec.feature_table`. Cutoffs with no such customer yield
         nothing.
     """
     table = feature_table(spec)
@@ -629,58 +464,3 @@ def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: pa
         else:
             arrays.append(pa.array(col[name].astype(np.float64, copy=False), from_pandas=True))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-# --------------------------------------------------------------------------
-# RFM scores: quintiles across all customers at a cutoff
-# --------------------------------------------------------------------------
-
-RFM_SOURCES = {
-    "rfm_recency_score": ("recency_days", True),   # lower recency is better
-    "rfm_frequency_score": ("frequency", False),
-    "rfm_monetary_score": ("monetary_mean", False),
-}
-
-
-def rfm_edges(values: pd.DataFrame) -> pd.DataFrame:
-    """Quintile edges of recency, frequency and monetary value per cutoff.
-
-    Parameters
-    ----------
-    values
-        Columns ``cutoff``, ``recency_days``, ``frequency``, ``monetary_mean``:
-        one row per buyer and cutoff, over all partitions (see :func:`rfm_values`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``cutoff`` (datetime64), ``source``, ``q20``, ``q40``, ``q60``,
-        ``q80``: one row per cutoff and source column (linear interpolation).
-    """
-    rows = []
-    for cutoff, group in values.groupby("cutoff", sort=True):
-        for source, _ in RFM_SOURCES.values():
-            q = np.quantile(group[source].to_numpy(dtype=np.float64), [0.2, 0.4, 0.6, 0.8])
-            rows.append({"cutoff": pd.Timestamp(cutoff), "source": source,
-                         "q20": q[0], "q40": q[1], "q60": q[2], "q80": q[3]})
-    return pd.DataFrame(rows, columns=["cutoff", "source", "q20", "q40", "q60", "q80"])
-
-
-def _edge_lookup(edges: pd.DataFrame | None) -> dict[tuple[int, str], np.ndarray]:
-    if edges is None or edges.empty:
-        return {}
-    days = (pd.to_datetime(edges["cutoff"]).to_numpy().astype("datetime64[D]")
-            .astype(np.int64))
-    q = edges[["q20", "q40", "q60", "q80"]].to_numpy(dtype=np.float64)
-    return {(int(d), s): q[i] for i, (d, s) in enumerate(zip(days, edges["source"], strict=True))}
-
-
-def _scores(values: np.ndarray, buyer: np.ndarray, edges: np.ndarray | None,
-            reverse: bool) -> np.ndarray:
-    """1 + the number of edges strictly below the value (5 - that for ``reverse``); 0 = null."""
-    out = np.zeros(values.size, dtype=np.int32)
-    if edges is None:
-        return out
-    s = 1 + np.searchsorted(edges, values[buyer], side="left")
-    out[buyer] = 6 - s if reverse else s
-    return out

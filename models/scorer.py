@@ -2,75 +2,55 @@
 
 Two layers:
 
-* the **fitted models** (:func:`load_fitted` / :func:`save_fitted`): the
-  calibrated defection model, the stage-transition model, the value model,
-  the BG/NBD inputs and the design-matrix schemas. :func:`predict_all` is the
-  single place where feature rows become predictions; evaluation calls it
-  directly.
+* the **fitted models** (:mod:`models.fitted`): the calibrated defection
+  model, the stage-transition model, the value model, the BG/NBD inputs and
+  the design-matrix schemas. :func:`~models.fitted.predict_all` is the single
+  place where feature rows become predictions; evaluation calls it directly.
 * the **decisions** taken on those predictions (:class:`Decisions`): the stage
   rules, the risk bands, the value-tier cuts (frozen as amounts on a reference
   population) and the action policy.
 
 :class:`Scorer` holds both, plus the feature schema the models were trained on
-and the reference distributions of the drift check. :meth:`Scorer.score` turns
-feature-table rows into the columns of the scored table
-(:data:`features.schema.CUSTOMER_SCORES`, except the model and run columns,
-which the caller knows). Each row is scored from its own features only, so a
-table scored in pieces (Spark partitions, chunks) gives the same rows as the
-whole table scored at once. :class:`ChurnScorer` wraps it as the MLflow pyfunc
-model that the registry holds, so the batch job, ``mlflow models predict`` and
+(:mod:`models.feature_schema`) and the reference distributions of the drift
+check (:mod:`models.drift`). :meth:`Scorer.score` turns feature-table rows
+into the columns of the scored table (:data:`features.schema.CUSTOMER_SCORES`,
+except the model and run columns, which the caller knows). Each row is scored
+from its own features only, so a table scored in pieces (Spark partitions,
+chunks) gives the same rows as the whole table scored at once.
+:class:`ChurnScorer` wraps it as the MLflow pyfunc model that the registry
+holds, so the batch job, ``mlflow models predict`` and
 ``mlflow.pyfunc.spark_udf`` all run this same code.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
-import lightgbm as lgb
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from features.schema import CUSTOMER_SCORES, N_REASONS
-from models.actions import (
-    ActionPolicy,
-    RiskBands,
-    TierCuts,
-    ValueTiers,
-    risk_label,
-)
-from models.baselines import with_bgnbd_features
+from models.actions import ActionPolicy
+from models.contributions import contributions, reason_groups
 from models.drift import DriftReference
-from models.reasons import contributions, reason_groups, top_reasons
-from models.stages import STAGES, StageRules, assign_stages
-from models.train import (
-    FeatureFrame,
-    TrainedModel,
-    predict_defection,
-    predict_transition,
-    predict_value,
-)
+from models.feature_schema import check_schema, schema_digest
+from models.fitted import _design, _predict, load_fitted, predict_all, save_fitted
+from models.reasons import top_reasons
+from models.risk import RiskBands, risk_label
+from models.stages import StageRules, assign_stages
+from models.value_tiers import TierCuts, ValueTiers
 
 __all__ = [
-    "MODEL_NAMES",
     "SCORE_COLUMNS",
     "ChurnScorer",
     "Decisions",
-    "SchemaMismatchError",
     "Scorer",
-    "load_fitted",
-    "predict_all",
-    "save_fitted",
-    "schema_difference",
 ]
-
-MODEL_NAMES = ("defection", "defection_rfm", "transition", "value")
 
 #: The columns :meth:`Scorer.score` returns: the scored table without the columns
 #: that name the model and the run (added by whoever loaded the model).
@@ -80,159 +60,6 @@ SCORE_COLUMNS: tuple[str, ...] = tuple(
 
 #: Groups of the value-tier cuts when prospects are ranked among prospects.
 _PROSPECTS, _BUYERS = "prospect", "buyer"
-
-_NUMERIC = ("double", "int64", "int32", "int16", "bool")
-
-
-# --------------------------------------------------------------------------
-# Fitted models
-# --------------------------------------------------------------------------
-
-
-def save_fitted(fitted: Mapping[str, Any], out_dir: str | Path) -> None:
-    """Write fitted models into ``out_dir`` (LightGBM text, joblib, JSON);
-    :func:`load_fitted` reads them back."""
-    out_dir = Path(out_dir)
-    for name in MODEL_NAMES:
-        model: TrainedModel = fitted[name]
-        model.booster.save_model(str(out_dir / f"{name}.txt"),
-                                 num_iteration=model.best_iteration)
-        (out_dir / f"{name}.json").write_text(json.dumps(model.metadata(), indent=2))
-    joblib.dump(fitted["calibrator"], out_dir / "calibrator.joblib")
-    joblib.dump(fitted["bgnbd"], out_dir / "bgnbd.joblib")
-    for name in ("feature_frame", "feature_frame_rfm"):
-        (out_dir / f"{name}.json").write_text(json.dumps(fitted[name].to_dict(), indent=2))
-
-
-def load_fitted(folder: str | Path) -> dict[str, Any]:
-    """Read back the models written by :func:`save_fitted`."""
-    folder = Path(folder)
-    fitted: dict[str, Any] = {}
-    for name in MODEL_NAMES:
-        meta = json.loads((folder / f"{name}.json").read_text())
-        for key in ("feature_names", "classes", "trained_classes"):
-            meta[key] = tuple(meta.get(key) or ())
-        booster = lgb.Booster(model_file=str(folder / f"{name}.txt"))
-        fitted[name] = TrainedModel(booster=booster, **meta)
-    fitted["calibrator"] = joblib.load(folder / "calibrator.joblib")
-    fitted["bgnbd"] = joblib.load(folder / "bgnbd.joblib")
-    for name in ("feature_frame", "feature_frame_rfm"):
-        fitted[name] = FeatureFrame.from_dict(json.loads((folder / f"{name}.json").read_text()))
-    return fitted
-
-
-def _design(fitted: Mapping[str, Any], frame: pd.DataFrame,
-            horizon_days: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows with the BG/NBD columns (index reset) and their design matrix."""
-    rows = with_bgnbd_features(frame, fitted.get("bgnbd"), horizon_days)
-    return rows, fitted["feature_frame"].transform(rows)
-
-
-def _predict(fitted: Mapping[str, Any], X: pd.DataFrame) -> pd.DataFrame:
-    raw = predict_defection(fitted["defection"], X)
-    proba = predict_transition(fitted["transition"], X)
-    best = proba.to_numpy().argmax(axis=1)
-    out = pd.DataFrame({
-        "p_defect": fitted["calibrator"].predict(raw),
-        "p_defect_raw": raw,
-        "next_stage": np.asarray(proba.columns)[best],
-        "p_next_stage": proba.to_numpy().max(axis=1),
-    })
-    for stage in STAGES:
-        out[f"p_next_{stage}"] = proba[stage].to_numpy()
-    out["predicted_value"] = predict_value(fitted["value"], X)
-    return out
-
-
-def predict_all(fitted: Mapping[str, Any], frame: pd.DataFrame, *,
-                horizon_days: float) -> pd.DataFrame:
-    """Predictions for feature rows (the feature table's columns plus ``stage``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per input row, in order (index reset): ``p_defect`` (calibrated
-        probability of no purchase in the horizon; meaningful for customers who
-        have bought), ``p_defect_raw`` (before calibration), ``next_stage``
-        (most likely stage at the end of the horizon) and its probability
-        ``p_next_stage``, one ``p_next_<stage>`` column per stage, and
-        ``predicted_value`` (expected spend in the horizon).
-    """
-    return _predict(fitted, _design(fitted, frame, horizon_days)[1])
-
-
-# --------------------------------------------------------------------------
-# Feature schema
-# --------------------------------------------------------------------------
-
-
-class SchemaMismatchError(ValueError):
-    """The features given to a scorer are not those its models were trained on."""
-
-
-def schema_difference(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
-    """What differs between two feature schemas (column -> Arrow dtype), in words.
-
-    Returns an empty list when they are the same (column order is ignored).
-    Integer widths are not told apart (an ``int32`` count read back as
-    ``int64`` is the same feature).
-    """
-    def kind(dtype: str) -> str:
-        return "integer" if dtype.startswith("int") else dtype
-
-    missing = [c for c in expected if c not in actual]
-    extra = [c for c in actual if c not in expected]
-    typed = [f"{c} ({expected[c]} expected, got {actual[c]})" for c in expected
-             if c in actual and kind(expected[c]) != kind(actual[c])]
-    out = []
-    if missing:
-        out.append(f"missing columns {missing}")
-    if extra:
-        out.append(f"unexpected columns {extra}")
-    if typed:
-        out.append(f"other types: {', '.join(typed)}")
-    return out
-
-
-def _frame_schema(frame: pd.DataFrame, expected: Mapping[str, str]) -> dict[str, str]:
-    """The Arrow-like dtype of each column of ``frame``, read leniently: a column
-    that is all null, or text where text or a date is expected, or numbers where
-    numbers are expected (MLflow hands every number over as double), is taken as
-    the expected type."""
-    out = {}
-    for name, col in frame.items():
-        want = expected.get(name)
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-            got = "double"
-            if want in _NUMERIC:
-                got = want
-        elif pd.api.types.is_datetime64_any_dtype(col):
-            got = "date32" if want == "date32" else "timestamp[us]"
-        elif col.isna().all() and want is not None:
-            got = want
-        else:
-            got = want if want in ("string", "date32") else "string"
-        out[str(name)] = got
-    return out
-
-
-def check_schema(expected: Mapping[str, str], frame: pd.DataFrame) -> None:
-    """Raise :class:`SchemaMismatchError` unless ``frame`` has exactly the expected
-    feature columns, with compatible types."""
-    problems = schema_difference(expected, _frame_schema(frame, expected))
-    if problems:
-        raise SchemaMismatchError(
-            f"the features do not match the model's feature schema ({len(expected)} columns, "
-            f"digest {schema_digest(expected)}): {'; '.join(problems)}. Build the features "
-            "with the feature params the model was trained with (features.windows_days, "
-            "features.trend_days, data.interaction_kinds, ...) or score with a model trained "
-            "on these features")
-
-
-def schema_digest(schema: Mapping[str, str]) -> str:
-    """A short, order-independent fingerprint of a feature schema."""
-    text = json.dumps(sorted(schema.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------
@@ -322,7 +149,7 @@ class Scorer:
     Parameters
     ----------
     fitted
-        Output of :func:`load_fitted` (or of training).
+        Output of :func:`~models.fitted.load_fitted` (or of training).
     decisions
         The decision layer.
     feature_schema
@@ -414,7 +241,8 @@ class Scorer:
     # -- scoring -----------------------------------------------------------------
 
     def check_schema(self, frame: pd.DataFrame) -> None:
-        """Raise :class:`SchemaMismatchError` unless ``frame`` has the model's features."""
+        """Raise :class:`~models.feature_schema.SchemaMismatchError` unless ``frame`` has
+        the model's features."""
         check_schema(self.feature_schema, frame)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -436,7 +264,7 @@ class Scorer:
 
         Raises
         ------
-        SchemaMismatchError
+        models.feature_schema.SchemaMismatchError
             When the columns differ from the feature schema of the models.
         """
         self.check_schema(frame)

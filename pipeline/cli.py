@@ -94,7 +94,7 @@ def _params(path: Path | None, overrides: list[str] | None) -> Params:
 
 
 def _scoring_errors() -> list[tuple[tuple[type[BaseException], ...], str, int]]:
-    from models.scorer import SchemaMismatchError
+    from models.feature_schema import SchemaMismatchError
     from pipeline.score import DriftError, ModelMismatchError, ModelUnavailableError
     from pipeline.sinks import SinkError
     from pipeline.tracking import TrackingStoreError

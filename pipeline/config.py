@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.secrets import mask_url, may_show_value
+
 # Stages run from the project directory (DVC runs them there); paths stay relative
 # so that messages and dvc.yaml read the same.
 ROOT = Path(os.environ.get("CHURN_PROJECT_DIR", "."))
@@ -421,8 +423,6 @@ class PostgresSinkParams(_Section):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        from pipeline.sinks import mask_url
-
         if not value.startswith(("postgresql://", "postgresql+", "postgres://")):
             raise ValueError(f"must be a PostgreSQL URL such as "
                              f"postgresql+psycopg://user@host:5432/db, got {mask_url(value)!r}")
@@ -473,8 +473,6 @@ class ScoreParams(_Section):
     @field_validator("model_uri")
     @classmethod
     def _no_password(cls, value: str | None) -> str | None:
-        from pipeline.sinks import mask_url
-
         if value is not None and mask_url(value) != value:
             raise ValueError(f"holds a password ({mask_url(value)}); it would be written to "
                              f"reports/score.json and MLflow: give the registry's credentials "
@@ -560,10 +558,6 @@ def load_params(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{file}: invalid parameters:\n{problems}") from None
 
 
-#: Keys whose values are never shown in messages.
-_SECRET_KEYS = ("url", "password", "passwd", "secret", "token", "credential", "key")
-
-
 def _problem(error: Mapping[str, Any]) -> str:
     """``key: message`` for one validation error, with what helps fix it."""
     loc = tuple(error["loc"])
@@ -578,7 +572,7 @@ def _problem(error: Mapping[str, Any]) -> str:
             message += f" (unknown key; the keys here are {', '.join(allowed)})"
     elif (error["type"] not in ("value_error", "missing")
           and isinstance(error.get("input"), str | int | float | bool)
-          and not any(word in key.lower() for word in _SECRET_KEYS)):
+          and may_show_value(key)):
         shown = repr(error["input"])
         message += f", got {shown if len(shown) <= 80 else shown[:77] + '...'}"
     return f"{key}: {message}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from features.build import feature_table
 from features.schema import (
     CLEAN_TABLES,
     CUSTOMER_INDEX,
@@ -12,6 +11,7 @@ from features.schema import (
     QUARANTINE,
     Table,
 )
+from features.spec import feature_table
 from features.validation import RULES
 from models.labels import LABELS
 from models.stages import STAGES

@@ -27,27 +27,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.build import feature_table
-from models.actions import ActionPolicy, RiskBands, ValueTiers
+from features.spec import feature_table
+from models.actions import ActionPolicy
 from models.baselines import (
-    BGNBDBaseline,
     MarkovTransitionBaseline,
     RecencyHeuristic,
     rfm_logistic,
 )
-from models.evaluate import (
-    curves,
+from models.bgnbd_features import BGNBDBaseline
+from models.comparison import gap_closed, paired_bootstrap_auc_diff
+from models.curves import curves
+from models.fitted import load_fitted, predict_all
+from models.lgbm import predict_defection
+from models.metrics import (
     defection_metrics,
-    gap_closed,
-    paired_bootstrap_auc_diff,
     per_group_metrics,
     transition_metrics,
     value_metrics,
 )
 from models.promotion import PromotionRule, decide
-from models.scorer import Scorer, load_fitted, predict_all
+from models.risk import RiskBands
+from models.scorer import Scorer
 from models.stages import STAGES
-from models.train import predict_defection
+from models.value_tiers import ValueTiers
 from pipeline import tracking
 from pipeline.config import PATHS, Params, Paths, load_params
 from pipeline.features import feature_spec

@@ -12,9 +12,9 @@ import math
 
 import duckdb
 
-from features.build import FeatureSpec, feature_table, snapshot_cutoffs
 from features.engines.duckdb import build_features, connect, event_range
 from features.schema import N_PARTITIONS
+from features.spec import FeatureSpec, feature_table, snapshot_cutoffs
 from pipeline.config import PATHS, Params, Paths, load_params
 from pipeline.io import atomic_path, write_json
 from pipeline.progress import steps

@@ -24,17 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import FeatureSpec
 from features.engines.duckdb import build_features
-from models.labels import (
-    LABELS,
-    SplitPlan,
-    choose_cutoffs,
-    label_summary,
-    make_labels,
-    plan_from_cutoffs,
-    with_splits,
-)
+from features.spec import FeatureSpec
+from models.labels import LABELS, label_summary, make_labels, with_splits
+from models.split_plan import SplitPlan, choose_cutoffs, plan_from_cutoffs
 from models.stages import REQUIRED_COLUMNS, StageRules
 from pipeline.config import PATHS, ConfigError, Params, Paths, load_params
 from pipeline.features import cutoffs_for, open_clean, partitions_per_chunk

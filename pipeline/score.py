@@ -40,10 +40,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import feature_table
 from features.engines.duckdb import build_features
 from features.schema import CUSTOMER_SCORES
-from models.scorer import Scorer, schema_difference
+from features.spec import feature_table
+from models.feature_schema import schema_difference
+from models.scorer import Scorer
 from pipeline import tracking
 from pipeline.config import PATHS, ConfigError, Params, Paths, load_params
 from pipeline.features import feature_spec, open_clean, partitions_per_chunk
@@ -413,16 +414,13 @@ def open_sinks(params: Params, paths: Paths) -> list[Any]:
     from pipeline import sinks as sink_lib
 
     s = params.score.sinks
-    out: list[Any] = []
-    if s.parquet:
-        out.append(sink_lib.ParquetSink(paths.scores))
-    if s.duckdb:
-        out.append(sink_lib.DuckDBSink(paths.scores_db, lock_timeout=s.lock_timeout_seconds))
     url = s.postgres.resolved_url
-    if url:
-        out.append(sink_lib.PostgresSink(url, schema=s.postgres.db_schema,
-                                         table=s.postgres.table))
-    return out
+    names = [name for name, wanted in (("parquet", s.parquet), ("duckdb", s.duckdb),
+                                       ("postgres", bool(url))) if wanted]
+    return sink_lib.open_sinks(
+        names, parquet_root=paths.scores, duckdb_path=paths.scores_db, postgres_url=url,
+        postgres_schema=s.postgres.db_schema, postgres_table=s.postgres.table,
+        lock_timeout=s.lock_timeout_seconds)
 
 
 def main(params: Params | None = None, paths: Paths | None = None, *,

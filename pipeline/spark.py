@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.build import FeatureSpec
 from features.engines import spark as engine
 from features.schema import CUSTOMER_SCORES, N_PARTITIONS
+from features.spec import FeatureSpec
 from pipeline.config import Params, Paths
 from pipeline.score import LoadedModel, SpooledScores
 

@@ -27,20 +27,11 @@ from mlflow.models import infer_signature
 from mlflow.types import ColSpec, Schema
 
 from pipeline.config import PARAMS_FILE, ROOT, Params, Paths, tracking_uri
+from pipeline.secrets import mask_secrets, mask_value
 
 log = logging.getLogger("churn")
 
 CHALLENGER, CHAMPION = "challenger", "champion"
-
-#: Keys whose values are secrets wherever they are (a Spark conf, a connection option).
-_SECRET_KEY = re.compile(r"password|passwd|secret|token|credential|access[._-]?key"
-                         r"|private[._-]?key", re.IGNORECASE)
-#: The password of a URL anywhere in a text (user:password@host; also jdbc:postgresql://...).
-#: It may hold a '/' (SQLAlchemy reads one), so a port and path before an '@' are masked too.
-_URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
-#: password=... in a URL query or a libpq connection string ("host=h password=...").
-_KEYWORD_PASSWORD = re.compile(r"(\bpassword=)[^&#;\s]*", re.IGNORECASE)
-
 
 #: How long MLflow's HTTP client tries a tracking server before it gives up. MLflow's
 #: own defaults (7 retries, a backoff that doubles up to 2 minutes, 120 s per request)
@@ -124,20 +115,11 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def mask_secrets(text: str) -> str:
-    """``text`` with the password of every URL in it, and ``password=`` values, as ``***``."""
-    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
-
-
 def redact(values: Mapping[str, Any]) -> dict[str, str]:
     """Values as MLflow params or tags: text of at most 500 characters, with the value
     of a key that names a secret (``...password``, ``...token``, ...) as ``***`` and
     no password left in a URL. Everything logged to MLflow goes through here."""
-    out = {}
-    for key, value in values.items():
-        secret = _SECRET_KEY.search(key) and value not in (None, "")
-        out[key] = "***" if secret else mask_secrets(str(value))[:500]
-    return out
+    return {key: mask_value(key, value)[:500] for key, value in values.items()}
 
 
 def training_params(params: Params) -> dict[str, str]:

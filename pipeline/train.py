@@ -19,21 +19,20 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
-from features.build import feature_table
-from models.baselines import BGNBD_FEATURES, BGNBDBaseline, with_bgnbd_features
+from features.spec import feature_table
+from models.bgnbd_features import BGNBD_FEATURES, BGNBDBaseline, with_bgnbd_features
 from models.calibration import ProbabilityCalibrator, split_for_calibration
-from models.scorer import save_fitted
-from models.stages import STAGES
-from models.train import (
-    FeatureFrame,
+from models.design import FeatureFrame, feature_columns
+from models.fitted import save_fitted
+from models.lgbm import (
     LightGBMParams,
     TrainedModel,
-    feature_columns,
     predict_defection,
     train_defection,
     train_transition,
     train_value,
 )
+from models.stages import STAGES
 from pipeline import tracking
 from pipeline.config import PATHS, Params, Paths, load_params
 from pipeline.features import feature_spec

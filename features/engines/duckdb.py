@@ -22,14 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import (
-    RFM_SOURCES,
-    FeatureSpec,
-    feature_table,
-    iter_features,
-    iter_rfm_values,
-)
+from features.build import iter_features, iter_rfm_values
+from features.rfm_scores import RFM_SOURCES
 from features.schema import N_PARTITIONS
+from features.spec import FeatureSpec, feature_table
 
 #: Columns the kernel reads from each clean table.
 KERNEL_COLUMNS = {

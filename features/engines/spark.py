@@ -38,8 +38,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.build import FeatureSpec, compute_features, feature_table, rfm_edges, rfm_values
+from features.build import compute_features, rfm_values
 from features.engines.duckdb import KERNEL_COLUMNS, BuildSummary
+from features.rfm_scores import rfm_edges
+from features.spec import FeatureSpec, feature_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -22,7 +22,7 @@ import plotly.io as pio
 from markupsafe import Markup
 
 from features.validation import InputError
-from models.actions import RISK_LABELS
+from models.risk import RISK_LABELS
 from models.stages import STAGES
 
 

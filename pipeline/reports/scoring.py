@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from models.actions import ACTIONS, RISK_LABELS
+from models.policy_rules import ACTIONS
+from models.risk import RISK_LABELS
 from models.stages import STAGES
 from pipeline.config import Paths
 from pipeline.reports import html

@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from features.build import FeatureSpec
+from features.spec import FeatureSpec
 
 SPEC = FeatureSpec(
     windows_days=(30, 90),

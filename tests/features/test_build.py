@@ -13,14 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.build import (
-    FeatureSpec,
-    compute_features,
-    feature_table,
-    rfm_edges,
-    rfm_values,
-    snapshot_cutoffs,
-)
+from features.build import compute_features, rfm_values
+from features.rfm_scores import rfm_edges
+from features.spec import FeatureSpec, feature_table, snapshot_cutoffs
 from tests.features.conftest import SPEC, make_inputs, ts
 
 CUTOFF = dt.date(2024, 4, 1)

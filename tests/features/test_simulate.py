@@ -16,10 +16,10 @@ from features.simulate import (
     GROUND_TRUTH,
     STORY_KINDS,
     Simulation,
-    _p_no_purchase,
     render_csv_tables,
     simulate,
 )
+from features.simulate.population import _p_no_purchase
 from pipeline.config import Params, load_params
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"

@@ -20,8 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from features.build import FeatureSpec, feature_table, rfm_edges, rfm_values
+from features.build import rfm_values
 from features.engines import duckdb as duck
+from features.rfm_scores import rfm_edges
+from features.spec import FeatureSpec, feature_table
 from pipeline import generate, validate
 from pipeline.config import Paths, load_params
 from pipeline.features import clean_inputs

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from features.build import KEY_COLUMNS, FeatureSpec, feature_table
-from models.reasons import (
+from features.spec import KEY_COLUMNS, FeatureSpec, feature_table
+from models.contributions import (
     BIAS_COLUMN,
     CONTRIBUTION_METHODS,
     OTHER_GROUP,
@@ -22,10 +22,11 @@ from models.reasons import (
     contributions,
     group_contributions,
     reason_groups,
-    top_reasons,
 )
+from models.design import FeatureFrame
+from models.lgbm import LightGBMParams, TrainedModel, train_defection
+from models.reasons import top_reasons
 from models.stages import STAGES
-from models.train import FeatureFrame, LightGBMParams, TrainedModel, train_defection
 
 NUMERIC = (
     "recency_days", "gap_median_days", "recency_gap_ratio",

@@ -196,7 +196,7 @@ def test_buyer_without_recency_is_refused():
 
 
 def test_required_columns_exist_in_the_feature_table():
-    from features.build import FeatureSpec, feature_table
+    from features.spec import FeatureSpec, feature_table
 
     assert set(REQUIRED_COLUMNS) <= set(feature_table(FeatureSpec()).names)
 

@@ -26,7 +26,7 @@ NEW = make_scores(A, [(f"D{i:05d}", "lost", "regain", 0.9, 5.0 + i) for i in ran
 CHILD = textwrap.dedent('''
     import pickle, sys, time
     import pyarrow as pa
-    from pipeline import sinks
+    from pipeline.sinks import DuckDBSink, ParquetSink, duckdb_sink, parquet, postgres
 
     sink, frame, as_of = pickle.load(open(sys.argv[1], "rb"))
 
@@ -34,28 +34,28 @@ CHILD = textwrap.dedent('''
         print("mid", flush=True)
         time.sleep(120)
 
-    if isinstance(sink, sinks.ParquetSink):
-        write_table = sinks.pq.write_table
+    if isinstance(sink, ParquetSink):
+        write_table = parquet.pq.write_table
 
         def half_written(table, where, **kwargs):
-            with sinks.pq.ParquetWriter(where, table.schema) as writer:
+            with parquet.pq.ParquetWriter(where, table.schema) as writer:
                 writer.write_table(table.slice(0, len(table) // 2))
                 stop_here()  # the file is open and incomplete
-        sinks.pq.write_table = half_written
-    elif isinstance(sink, sinks.DuckDBSink):
-        load = sinks._load_duckdb
+        parquet.pq.write_table = half_written
+    elif isinstance(sink, DuckDBSink):
+        load = duckdb_sink._load_duckdb
 
         def uncommitted(con, qualified, data):
             load(con, qualified, data)  # the old rows deleted, the new inserted ...
             stop_here()                 # ... and no COMMIT yet
-        sinks._load_duckdb = uncommitted
+        duckdb_sink._load_duckdb = uncommitted
     else:
-        copy = sinks._copy_postgres
+        copy = postgres._copy_postgres
 
         def half_copied(cursor, qualified, columns, data):
             copy(cursor, qualified, columns, data.slice(0, len(data) // 2))
             stop_here()
-        sinks._copy_postgres = half_copied
+        postgres._copy_postgres = half_copied
     sink.write(frame, as_of)
 ''')
 

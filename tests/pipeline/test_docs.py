@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from features.build import feature_table
 from features.schema import (
     CLEAN_TABLES,
     CUSTOMER_INDEX,
@@ -13,6 +12,7 @@ from features.schema import (
     INPUT_TABLES,
     QUARANTINE,
 )
+from features.spec import feature_table
 from features.validation import RULES
 from models.labels import LABELS
 from pipeline.config import load_params

@@ -9,7 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from models.labels import LABELS, SPLITS
+from models.labels import LABELS
+from models.split_plan import SPLITS
 from models.stages import STAGES, assign_stages
 from pipeline import features as features_stage
 from pipeline import generate, validate

@@ -14,11 +14,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.build import feature_table
 from features.schema import CUSTOMER_SCORES
-from models.actions import ACTIONS, RISK_LABELS, VALUE_TIERS
-from models.scorer import SCORE_COLUMNS, ChurnScorer, SchemaMismatchError, Scorer
+from features.spec import feature_table
+from models.feature_schema import SchemaMismatchError
+from models.policy_rules import ACTIONS
+from models.risk import RISK_LABELS
+from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
 from models.stages import STAGES
+from models.value_tiers import VALUE_TIERS
 from pipeline import cli, score
 from pipeline.features import feature_spec
 from pipeline.tracking import scoring_example

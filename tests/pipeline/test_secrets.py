@@ -4,7 +4,8 @@ Where a password may come from: ``score.sinks.postgres.url`` (refused with a
 password in it: params.yaml and dvc.lock are versioned), ``score.model_uri``
 (refused likewise), the environment (``CHURN_POSTGRES_URL``, which only the
 PostgreSQL sink reads and shows through ``mask_url``), and any text in the
-sections logged to MLflow (masked by ``pipeline.tracking.redact``). Scoring into
+sections logged to MLflow (masked by ``pipeline.tracking.redact``). What a secret
+looks like is decided in one place, ``pipeline.secrets``. Scoring into
 a real PostgreSQL server without the password in ``reports/score.json`` or the
 logs is tested in ``test_score.py``.
 """
@@ -23,10 +24,67 @@ from typer.testing import CliRunner
 from pipeline import tracking
 from pipeline.cli import EXIT_CONFIG, app
 from pipeline.config import ConfigError, load_params
+from pipeline.secrets import is_secret_key, mask_secrets, mask_url, may_show_value
 
 PASSWORD = "hunter2-Secret"
 URL = f"postgresql+psycopg://churn:{PASSWORD}@db.example:5432/crm"
 MASKED = "postgresql+psycopg://churn:***@db.example:5432/crm"
+
+
+@pytest.mark.parametrize(("url", "masked"), [
+    ("postgresql+psycopg://user:pw@127.0.0.1:5432/db",
+     "postgresql+psycopg://user:***@127.0.0.1:5432/db"),
+    ("postgresql://user:p%40ss:w/rd@host/db", "postgresql://user:***@host/db"),
+    ("postgresql://user:@host/db", "postgresql://user:***@host/db"),
+    ("postgresql://user@host/db?sslmode=require&password=pw",
+     "postgresql://user@host/db?sslmode=require&password=***"),
+    ("postgresql://host/db", "postgresql://host/db"),
+    ("/data/scores.duckdb", "/data/scores.duckdb"),
+])
+def test_mask_url(url, masked):
+    assert mask_url(url) == masked
+
+
+def test_mask_secrets_masks_every_password_in_a_text():
+    text = (f"cannot connect to {URL} (jdbc:{URL}); retry with host=h password={PASSWORD} "
+            f"or https://ci:{PASSWORD}@registry.example/m?password={PASSWORD}#top")
+
+    assert mask_secrets(text) == (
+        f"cannot connect to {MASKED} (jdbc:{MASKED}); retry with host=h password=*** "
+        f"or https://ci:***@registry.example/m?password=***#top")
+
+
+@pytest.mark.parametrize(("key", "secret"), [
+    ("x.db_password", True), ("x.PASSWD", True), ("x.client_secret", True),
+    ("x.api_token", True), ("x.credentials_file", True),
+    ("spark.hadoop.fs.s3a.access.key", True), ("x.private_key", True),
+    ("spark.hadoop.fs.azure.account.key.store.dfs.core.windows.net", True),
+    ("spark.jdbc.url", False), ("train.experiment", False), ("score.model_uri", False),
+])
+def test_is_secret_key(key, secret):
+    assert is_secret_key(key) is secret
+
+
+@pytest.mark.parametrize(("key", "shown"), [
+    ("score.sinks.postgres.url", False), ("features.spark.conf.spark.jdbc.URL", False),
+    ("x.api_token", False), ("spark.hadoop.fs.s3a.access.key", False),
+    ("score.model_uri", True), ("features.spark.conf.spark.executor.memory", True),
+])
+def test_may_show_value(key, shown):
+    assert may_show_value(key) is shown
+
+
+@pytest.mark.parametrize(("key", "shown"), [
+    ("spark.jdbc.url", False), ("spark.hadoop.fs.s3a.access.key", False),
+    ("spark.x.mytoken", False), ("spark.executor.cores", True),
+])
+def test_a_validation_message_quotes_no_value_of_a_secret_or_url_key(key, shown):
+    with pytest.raises(ConfigError) as raised:
+        load_params(overrides={"features.spark.conf": {key: 12345}})
+
+    message = str(raised.value).splitlines()[1]
+    assert message.startswith(f"  features.spark.conf.{key}: Input should be a valid string")
+    assert ("12345" in message) is shown
 
 
 def test_a_password_in_the_params_url_is_refused_without_showing_it():

@@ -22,15 +22,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.schema import CUSTOMER_SCORES
-from pipeline import sinks
 from pipeline.sinks import (
     PARQUET_PARTITIONING,
     DuckDBSink,
     ParquetSink,
     PostgresSink,
     SinkError,
-    mask_url,
+    duckdb_sink,
     open_sinks,
+    parquet,
+    postgres,
     read_parquet_scores,
     validate_scores,
 )
@@ -158,11 +159,11 @@ def test_a_failure_in_the_middle_of_a_write_keeps_the_previous_rows(target, monk
         return write_then_fail
 
     if isinstance(target.sink, ParquetSink):
-        monkeypatch.setattr(sinks.pq, "write_table", fail_after(pq.write_table))
+        monkeypatch.setattr(parquet.pq, "write_table", fail_after(pq.write_table))
     elif isinstance(target.sink, DuckDBSink):
-        monkeypatch.setattr(sinks, "_load_duckdb", fail_after(sinks._load_duckdb))
+        monkeypatch.setattr(duckdb_sink, "_load_duckdb", fail_after(duckdb_sink._load_duckdb))
     else:
-        monkeypatch.setattr(sinks, "_copy_postgres", fail_after(sinks._copy_postgres))
+        monkeypatch.setattr(postgres, "_copy_postgres", fail_after(postgres._copy_postgres))
     with pytest.raises(OSError, match="disk full"):
         target.sink.write(make_scores(A, ROWS_A_AGAIN), A)
     assert target.rows() == before
@@ -172,24 +173,24 @@ def test_a_failure_in_the_middle_of_a_write_keeps_the_previous_rows(target, monk
 
 CRASH_SCRIPT = """
 import os, sys
-from pipeline import sinks
+from pipeline.sinks import duckdb_sink, parquet
 from tests.pipeline.test_sinks import A, ROWS_A_AGAIN, make_scores
 
 kind, where = sys.argv[1], sys.argv[2]
 if kind == "parquet":
-    real = sinks.pq.write_table
+    real = parquet.pq.write_table
     def write_then_die(table, path, **kwargs):
         real(table.slice(0, 1), path, **kwargs)
         os._exit(3)
-    sinks.pq.write_table = write_then_die
-    sink = sinks.ParquetSink(where)
+    parquet.pq.write_table = write_then_die
+    sink = parquet.ParquetSink(where)
 else:
-    real = sinks._load_duckdb
+    real = duckdb_sink._load_duckdb
     def load_then_die(*args):
         real(*args)
         os._exit(3)
-    sinks._load_duckdb = load_then_die
-    sink = sinks.DuckDBSink(where)
+    duckdb_sink._load_duckdb = load_then_die
+    sink = duckdb_sink.DuckDBSink(where)
 sink.write(make_scores(A, ROWS_A_AGAIN), A)
 """
 
@@ -389,20 +390,6 @@ def test_postgres_refuses_other_urls_without_showing_the_password(url):
     assert "hunter2" not in str(raised.value)
 
 
-@pytest.mark.parametrize(("url", "masked"), [
-    ("postgresql+psycopg://user:pw@127.0.0.1:5432/db",
-     "postgresql+psycopg://user:***@127.0.0.1:5432/db"),
-    ("postgresql://user:p%40ss:w/rd@host/db", "postgresql://user:***@host/db"),
-    ("postgresql://user:@host/db", "postgresql://user:***@host/db"),
-    ("postgresql://user@host/db?sslmode=require&password=pw",
-     "postgresql://user@host/db?sslmode=require&password=***"),
-    ("postgresql://host/db", "postgresql://host/db"),
-    ("/data/scores.duckdb", "/data/scores.duckdb"),
-])
-def test_mask_url(url, masked):
-    assert mask_url(url) == masked
-
-
 # --------------------------------------------------------------------------
 # Factory
 # --------------------------------------------------------------------------
@@ -415,6 +402,15 @@ def test_open_sinks_builds_the_named_sinks_from_values(tmp_path):
                     table="scores", postgres_schema="analytics")
     assert (pg[0].table, pg[0].schema, pg[0].name) == ("scores", "analytics", "postgres")
     assert "pw" not in repr(pg[0])
+
+
+def test_open_sinks_passes_the_lock_timeout_and_a_table_of_its_own_to_postgres(tmp_path):
+    duck, pg = open_sinks(["duckdb", "postgres"], duckdb_path=tmp_path / "s.duckdb",
+                          postgres_url="postgresql+psycopg://u@h/db", postgres_table="pg_scores",
+                          lock_timeout=2.5)
+    assert (duck.table, duck.lock_timeout) == (CUSTOMER_SCORES.name, 2.5)
+    assert pg.table == "pg_scores"
+    assert open_sinks(["duckdb"], duckdb_path="s.duckdb")[0].lock_timeout == 60.0
 
 
 @pytest.mark.parametrize(("names", "kwargs", "message"), [

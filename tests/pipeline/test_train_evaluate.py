@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from models.scorer import predict_all, save_fitted
+from models.fitted import predict_all, save_fitted
 from pipeline import evaluate, tracking, train
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Evaluation metrics: hand-computed values on tiny arrays, and the paired bootstrap.
+"""Evaluation metrics: hand-computed values on tiny arrays.
 
 The six-row fixture ``Y6``/``P6`` (scores already sorted) has, by hand:
 
@@ -23,14 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
-from sklearn.metrics import roc_auc_score
 
-from models.evaluate import (
+from models.metrics import (
     DEFECTION_METRICS,
-    curves,
     defection_metrics,
-    gap_closed,
-    paired_bootstrap_auc_diff,
     per_group_metrics,
     transition_metrics,
     value_metrics,
@@ -262,161 +258,3 @@ def test_value_metrics_spearman_of_monotone_and_constant_pairs() -> None:
     assert value_metrics([1, 2, 3, 4], [1, 8, 27, 64])["spearman"] == pytest.approx(1.0)
     assert value_metrics([1, 2, 3, 4], [4, 3, 2, 1])["spearman"] == pytest.approx(-1.0)
     assert math.isnan(value_metrics([1, 2, 3], [5, 5, 5])["spearman"])
-
-
-# --------------------------------------------------------------------------
-# paired_bootstrap_auc_diff
-# --------------------------------------------------------------------------
-
-
-def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, a strong score and a weak score (rounded, so with many ties)."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.3).astype(int)
-    strong = y * 1.0 + rng.normal(0.0, 1.0, n)
-    weak = np.round(y * 0.3 + rng.normal(0.0, 1.0, n), 1)
-    return y, strong, weak
-
-
-def test_bootstrap_point_estimate_matches_sklearn() -> None:
-    y, strong, weak = _synthetic(300, seed=1)
-    out = paired_bootstrap_auc_diff(y, strong, weak, n_boot=200, seed=0)
-    assert out["auc_model"] == pytest.approx(roc_auc_score(y, strong))
-    assert out["auc_baseline"] == pytest.approx(roc_auc_score(y, weak))
-    assert out["diff"] == pytest.approx(roc_auc_score(y, strong) - roc_auc_score(y, weak))
-    assert out["n_boot"] == 200 and out["n_boot_valid"] == 200
-
-
-def test_bootstrap_resample_auc_matches_sklearn_on_the_drawn_rows() -> None:
-    # With one resample the interval collapses onto that resample's difference;
-    # the rows are the first draw of the same generator.
-    y, strong, weak = _synthetic(200, seed=2)
-    idx = np.random.default_rng(7).integers(0, 200, size=(1, 200))[0]
-    expected = roc_auc_score(y[idx], strong[idx]) - roc_auc_score(y[idx], weak[idx])
-    out = paired_bootstrap_auc_diff(y, strong, weak, n_boot=1, seed=7)
-    assert out["ci_low"] == pytest.approx(expected)
-    assert out["ci_high"] == pytest.approx(expected)
-
-
-def test_bootstrap_ci_contains_estimate_and_shrinks_with_n() -> None:
-    small = paired_bootstrap_auc_diff(*_synthetic(400, seed=3), n_boot=500, seed=0)
-    large = paired_bootstrap_auc_diff(*_synthetic(4000, seed=3), n_boot=500, seed=0)
-    for out in (small, large):
-        assert out["ci_low"] <= out["diff"] <= out["ci_high"]
-    assert (large["ci_high"] - large["ci_low"]) < 0.6 * (small["ci_high"] - small["ci_low"])
-
-
-def test_bootstrap_clearly_better_model_has_ci_above_zero() -> None:
-    out = paired_bootstrap_auc_diff(*_synthetic(2000, seed=4), n_boot=500, seed=0)
-    assert out["diff"] > 0.1
-    assert out["ci_low"] > 0
-    assert out["p_value"] == 0.0
-
-
-def test_bootstrap_identical_predictions_give_zero() -> None:
-    y, strong, _ = _synthetic(500, seed=5)
-    out = paired_bootstrap_auc_diff(y, strong, strong.copy(), n_boot=100, seed=0)
-    assert out["diff"] == 0.0
-    assert out["ci_low"] == 0.0 and out["ci_high"] == 0.0
-    assert out["p_value"] == 1.0
-
-
-def test_bootstrap_is_reproducible_at_scale() -> None:
-    y, strong, weak = _synthetic(40_000, seed=6)
-    first = paired_bootstrap_auc_diff(y, strong, weak, n_boot=1000, seed=11)
-    again = paired_bootstrap_auc_diff(y[:5000], strong[:5000], weak[:5000], n_boot=50, seed=11)
-    assert again == paired_bootstrap_auc_diff(y[:5000], strong[:5000], weak[:5000], n_boot=50,
-                                              seed=11)
-    assert first["ci_low"] < first["diff"] < first["ci_high"]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"y": [1, 1, 1]}, "only the class 1"),
-        ({"n_boot": 0}, "n_boot must be an integer >= 1"),
-        ({"p_baseline": [0.1, np.nan, 0.3]}, "missing or infinite"),
-    ],
-)
-def test_bootstrap_rejects_bad_input(kwargs: dict, match: str) -> None:
-    args = {"y": [0, 1, 1], "p_model": [0.1, 0.2, 0.3], "p_baseline": [0.3, 0.2, 0.1]}
-    args.update(kwargs)
-    n_boot = args.pop("n_boot", 10)
-    with pytest.raises(ValueError, match=match):
-        paired_bootstrap_auc_diff(**args, n_boot=n_boot)
-
-
-# --------------------------------------------------------------------------
-# curves
-# --------------------------------------------------------------------------
-
-
-def test_curves_frames() -> None:
-    y, p = _twenty_rows()
-    out = curves(y, p)
-    assert set(out) == {"roc", "pr", "calibration", "lift"}
-    roc = out["roc"]
-    assert list(roc.columns) == ["fpr", "tpr", "threshold"]
-    assert roc[["fpr", "tpr"]].iloc[0].tolist() == [0.0, 0.0]
-    assert roc[["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]
-    assert roc["fpr"].is_monotonic_increasing and roc["tpr"].is_monotonic_increasing
-    pr = out["pr"]
-    assert list(pr.columns) == ["recall", "precision"]
-    assert pr["recall"].is_monotonic_increasing and pr["recall"].iloc[-1] == 1.0
-
-    # 20 distinct scores, 10 bins: two rows per bin. The lowest two (0.0 and 0.05)
-    # have no defector; the highest two (0.95 and 0.9) one.
-    cal = out["calibration"]
-    assert list(cal.columns) == ["bin", "mean_p", "observed", "count"]
-    assert cal["bin"].tolist() == list(range(1, 11))
-    assert cal["count"].tolist() == [2] * 10
-    assert cal.iloc[0][["mean_p", "observed"]].tolist() == pytest.approx([0.025, 0.0])
-    assert cal.iloc[-1][["mean_p", "observed"]].tolist() == pytest.approx([0.925, 0.5])
-
-    # Deciles of 2 rows; defectors at ranks 1, 3, 5, 8 -> 1 in each of deciles 1-4.
-    lift = out["lift"]
-    assert list(lift.columns) == ["decile", "lift", "cumulative_capture"]
-    assert lift["lift"].tolist() == pytest.approx([2.5, 2.5, 2.5, 2.5] + [0.0] * 6)
-    assert lift["cumulative_capture"].tolist() == pytest.approx(
-        [0.25, 0.5, 0.75, 1.0] + [1.0] * 6)
-
-
-def test_calibration_frame_adds_up_to_the_ece() -> None:
-    calibration = _calibration()
-    rng = np.random.default_rng(8)
-    p = np.round(rng.random(137), 1)  # many ties
-    y = (rng.random(137) < p).astype(int)
-    cal = curves(y, p)["calibration"]
-    assert cal["count"].sum() == 137
-    gaps = (cal["count"] * (cal["observed"] - cal["mean_p"]).abs()).sum() / 137
-    assert gaps == pytest.approx(calibration.expected_calibration_error(y, p, n_bins=10))
-
-
-def test_curves_need_both_classes() -> None:
-    with pytest.raises(ValueError, match="only the class 0"):
-        curves([0, 0, 0], [0.1, 0.2, 0.3])
-
-
-# --------------------------------------------------------------------------
-# gap_closed
-# --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("model", "baseline", "oracle", "expected"),
-    [
-        (0.80, 0.70, 0.90, 0.5),
-        (0.70, 0.70, 0.90, 0.0),
-        (0.90, 0.70, 0.90, 1.0),
-        (0.65, 0.70, 0.90, -0.25),
-        (0.95, 0.70, 0.90, 1.25),
-    ],
-)
-def test_gap_closed_arithmetic(model: float, baseline: float, oracle: float,
-                               expected: float) -> None:
-    assert gap_closed(model, baseline, oracle) == pytest.approx(expected)
-
-
-@pytest.mark.parametrize(("baseline", "oracle"), [(0.8, 0.8), (0.8, 0.75), (math.nan, 0.9)])
-def test_gap_closed_is_nan_without_a_gap(baseline: float, oracle: float) -> None:
-    assert math.isnan(gap_closed(0.85, baseline, oracle))

@@ -1,8 +1,10 @@
 """Evaluation metrics for defection, stage transitions and future value.
 
 Pure functions: arrays in, plain dicts (of Python floats) and tidy DataFrames
-out, for the evaluate stage to write as DVC metrics and plots and to log to
-MLflow.
+out, for the evaluate stage to write as DVC metrics and to log to MLflow. The
+frames of the plots are in :mod:`models.curves` and the comparison of a model
+with a baseline in :mod:`models.comparison`; both check their inputs with the
+helpers here.
 
 Conventions
 -----------
@@ -12,8 +14,8 @@ Conventions
   When several rows tie at the boundary, they share the remaining places
   equally: each counts as the fraction ``(k - rows strictly above) / rows tied``
   of a row. So the result does not depend on the row order, and a constant
-  ``p`` has a lift of exactly 1. The deciles of :func:`curves` follow the
-  same rule with boundaries ``ceil(n * j / 10)``.
+  ``p`` has a lift of exactly 1. The deciles of :func:`models.curves.curves`
+  follow the same rule with boundaries ``ceil(n * j / 10)``.
 * A metric that is undefined on the data (ROC AUC with one class, lift with no
   defector, ...) is NaN rather than an error, so that per-group tables keep
   their shape.
@@ -34,18 +36,13 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     log_loss,
-    precision_recall_curve,
     roc_auc_score,
-    roc_curve,
 )
 
 from models.stages import STAGES
 
 __all__ = [
-    "curves",
     "defection_metrics",
-    "gap_closed",
-    "paired_bootstrap_auc_diff",
     "per_group_metrics",
     "transition_metrics",
     "value_metrics",
@@ -56,9 +53,6 @@ DEFECTION_METRICS: tuple[str, ...] = (
     "n", "base_rate", "roc_auc", "pr_auc", "log_loss", "brier", "ece",
     "lift_top_decile", "capture_top_decile",
 )
-
-# Rows x resamples handled at once by the bootstrap (bounds the memory to ~100 MB).
-_BOOT_CELLS = 4_000_000
 
 
 # --------------------------------------------------------------------------
@@ -134,19 +128,6 @@ def _defectors_in_top(y: np.ndarray, p: np.ndarray, m: np.ndarray) -> np.ndarray
     hi = np.searchsorted(desc, value, side="right")
     out[taken] = cum[lo] + (m[taken] - lo) * (cum[hi] - cum[lo]) / (hi - lo)
     return out
-
-
-def _auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """Mann-Whitney AUC from weights per score level (last axis: levels, ascending).
-
-    ``AUC = sum_l pos_l * (neg below l + neg_l / 2) / (pos total * neg total)``; NaN
-    where a class has no weight.
-    """
-    below = np.cumsum(neg, axis=-1) - neg
-    num = (pos * (below + 0.5 * neg)).sum(axis=-1)
-    den = pos.sum(axis=-1) * neg.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 # --------------------------------------------------------------------------
@@ -378,208 +359,3 @@ def value_metrics(y: Any, pred: Any) -> dict[str, float]:
         "mean_y": float(truth.mean()),
         "mean_pred": float(guess.mean()),
     }
-
-
-# --------------------------------------------------------------------------
-# Model against baseline
-# --------------------------------------------------------------------------
-
-
-def paired_bootstrap_auc_diff(y: Any, p_model: Any, p_baseline: Any, *, n_boot: int = 1000,
-                              seed: int = 0) -> dict[str, float]:
-    """Bootstrap the difference of ROC AUC between a model and a baseline on one sample.
-
-    Each resample draws ``n`` rows with replacement and evaluates both scores on
-    the same rows, so the noise common to both cancels. The AUC of a resample is
-    the Mann-Whitney statistic computed from how many times each row was drawn
-    (counts per distinct score), which needs one sort of the scores in all;
-    ties count one half, as in :func:`sklearn.metrics.roc_auc_score`.
-
-    Parameters
-    ----------
-    y : array-like of bool or 0/1, shape (n,)
-        Labels, with both classes.
-    p_model, p_baseline : array-like of float, shape (n,)
-        Scores (any finite numbers: only their order matters).
-    n_boot : int, default=1000
-        Number of resamples.
-    seed : int, default=0
-        Seed of :func:`numpy.random.default_rng`.
-
-    Returns
-    -------
-    dict
-        ``auc_model``, ``auc_baseline`` and ``diff`` (``auc_model - auc_baseline``)
-        on the full sample; ``ci_low`` and ``ci_high``, the 2.5 and 97.5
-        percentiles of the resampled differences; ``p_value``, the share of
-        resamples with a difference ``<= 0`` (a one-sided bootstrap indication
-        that the model is not better, not an exact test); ``n_boot`` and
-        ``n_boot_valid``, the resamples with both classes (the others have no
-        AUC and are left out).
-
-    Raises
-    ------
-    ValueError
-        If ``y`` has a single class, the lengths differ, a score is missing, or
-        ``n_boot < 1``.
-    """
-    y = _binary(y)
-    _both_classes(y, "paired_bootstrap_auc_diff")
-    n = y.size
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1; got {n_boot!r}")
-    label = y.astype(np.int64)
-    sides = []
-    for name, scores in (("p_model", p_model), ("p_baseline", p_baseline)):
-        s = _scores(scores, n, name, probability=False)
-        _, level = np.unique(s, return_inverse=True)
-        sides.append((level.astype(np.int64), int(level.max()) + 1))
-
-    def auc(idx: np.ndarray | None, level: np.ndarray, n_levels: int) -> np.ndarray:
-        """AUC of each resample (rows of ``idx``); the full sample if ``idx`` is None."""
-        if idx is None:
-            idx = np.arange(n)[None, :]
-        rows = idx.shape[0]
-        key = (np.arange(rows)[:, None] * 2 + label[idx]) * n_levels + level[idx]
-        counts = np.bincount(key.ravel(), minlength=rows * 2 * n_levels)
-        counts = counts.reshape(rows, 2, n_levels).astype(np.float64)
-        return _auc_from_counts(counts[:, 1], counts[:, 0])
-
-    full = [float(auc(None, level, k)[0]) for level, k in sides]
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _BOOT_CELLS // n)
-    diffs = np.empty(int(n_boot))
-    for start in range(0, int(n_boot), chunk):
-        stop = min(start + chunk, int(n_boot))
-        idx = rng.integers(0, n, size=(stop - start, n))
-        diffs[start:stop] = auc(idx, *sides[0]) - auc(idx, *sides[1])
-    valid = diffs[~np.isnan(diffs)]
-    if valid.size:
-        low, high = np.percentile(valid, [2.5, 97.5])
-        p_value = float(np.mean(valid <= 0))
-    else:
-        low = high = p_value = math.nan
-    return {
-        "auc_model": full[0],
-        "auc_baseline": full[1],
-        "diff": full[0] - full[1],
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "p_value": p_value,
-        "n_boot": int(n_boot),
-        "n_boot_valid": int(valid.size),
-    }
-
-
-def gap_closed(model_auc: float, baseline_auc: float, oracle_auc: float) -> float:
-    """Share of the baseline-to-oracle AUC gap that the model closes.
-
-    ``(model_auc - baseline_auc) / (oracle_auc - baseline_auc)``: 0 at the
-    baseline, 1 at the oracle, negative below the baseline and above 1 beyond
-    the oracle (not clipped, so that such cases show).
-
-    Parameters
-    ----------
-    model_auc, baseline_auc, oracle_auc : float
-        AUCs on the same evaluation rows.
-
-    Returns
-    -------
-    float
-        The share; NaN when ``oracle_auc <= baseline_auc`` (there is no gap to
-        close, so the share is undefined) or when an input is NaN.
-    """
-    model, base, oracle = (float(v) for v in (model_auc, baseline_auc, oracle_auc))
-    if any(math.isnan(v) for v in (model, base, oracle)) or oracle <= base:
-        return math.nan
-    return (model - base) / (oracle - base)
-
-
-# --------------------------------------------------------------------------
-# Curves
-# --------------------------------------------------------------------------
-
-
-def curves(y: Any, p: Any, *, n_bins: int = 10) -> dict[str, pd.DataFrame]:
-    """Tidy frames for ROC, precision-recall, calibration and lift plots.
-
-    Parameters
-    ----------
-    y : array-like of bool or 0/1, shape (n,)
-        Defection labels, with both classes.
-    p : array-like of float, shape (n,)
-        Predicted probabilities of defection, in ``[0, 1]``.
-    n_bins : int, default=10
-        Number of equal-frequency bins of the calibration frame.
-
-    Returns
-    -------
-    dict of str to pandas.DataFrame
-        * ``roc``: ``fpr``, ``tpr``, ``threshold`` (:func:`sklearn.metrics.roc_curve`;
-          the first row, nothing predicted positive, has threshold ``inf``);
-        * ``pr``: ``recall``, ``precision``, by increasing recall
-          (:func:`sklearn.metrics.precision_recall_curve`);
-        * ``calibration``: ``bin`` (1 = lowest ``p``), ``mean_p``, ``observed``
-          (defection rate), ``count``, one row per non-empty bin. The bins are
-          those of :func:`models.calibration.expected_calibration_error`: the
-          row of rank ``r`` (0-based, by increasing ``p``) goes to bin
-          ``floor(r * n_bins / n)``, and tied rows all take the rank of the
-          first of the tie, so a tie is never split and some bins may be empty;
-        * ``lift``: ``decile`` (1 = highest ``p``), ``lift`` (defection rate in
-          the decile over the base rate), ``cumulative_capture`` (share of all
-          defectors in deciles ``1..decile``); decile ``j`` ends at row
-          ``ceil(n * j / 10)``, ties shared as in :func:`defection_metrics`,
-          and a decile without rows (``n < 10``) has NaN lift.
-
-    Raises
-    ------
-    ValueError
-        If ``y`` has a single class or the inputs are invalid (see
-        :func:`defection_metrics`).
-    """
-    y = _binary(y)
-    p = _scores(p, y.size, "p")
-    _both_classes(y, "curves")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1; got {n_bins!r}")
-    n = y.size
-
-    fpr, tpr, thresholds = roc_curve(y, p)
-    roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds})
-
-    precision, recall, _ = precision_recall_curve(y, p)
-    pr = pd.DataFrame({"recall": recall[::-1], "precision": precision[::-1]})
-
-    order = np.argsort(p, kind="stable")
-    sorted_p = p[order]
-    # The binning of models.calibration.expected_calibration_error, so that the plot
-    # shows the gaps the ECE adds up: rank r goes to bin r * n_bins // n, and every
-    # row of a tie takes the rank of the tie's first row.
-    first_rank = np.searchsorted(sorted_p, sorted_p, side="left")
-    bin_of = (first_rank * int(n_bins)) // n
-    count = np.bincount(bin_of, minlength=int(n_bins))
-    used = np.flatnonzero(count)
-    sum_p = np.bincount(bin_of, weights=sorted_p, minlength=int(n_bins))[used]
-    sum_y = np.bincount(bin_of, weights=y[order], minlength=int(n_bins))[used]
-    calibration = pd.DataFrame({
-        "bin": (used + 1).astype(np.int64),
-        "mean_p": sum_p / count[used],
-        "observed": sum_y / count[used],
-        "count": count[used].astype(np.int64),
-    })
-
-    deciles = np.arange(1, 11, dtype=np.int64)
-    ends = -(-n * deciles // 10)  # ceil(n * j / 10)
-    cum = _defectors_in_top(y, p, ends)
-    rows = np.diff(ends, prepend=0)
-    gained = np.diff(cum, prepend=0.0)
-    base_rate = y.mean()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lift_values = np.where(rows > 0, gained / np.where(rows > 0, rows, 1) / base_rate,
-                               np.nan)
-    lift = pd.DataFrame({
-        "decile": deciles,
-        "lift": lift_values,
-        "cumulative_capture": cum / y.sum(),
-    })
-    return {"roc": roc, "pr": pr, "calibration": calibration, "lift": lift}

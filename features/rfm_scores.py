@@ -1,0 +1,70 @@
+"""RFM scores: quintiles of recency, frequency and monetary value across all customers.
+
+The scores need the whole population at a cutoff, while the features are computed one
+partition of customers at a time, so they take two passes: first
+:func:`features.build.rfm_values` per partition, then :func:`rfm_edges` over all
+partitions gives the quintile edges per cutoff; the second pass
+(:func:`features.build.iter_features`) scores each buyer against those edges.
+
+Data contract
+-------------
+The edges are a frame with columns ``cutoff`` (datetime64), ``source`` (the source
+column of :data:`RFM_SOURCES`), ``q20``, ``q40``, ``q60``, ``q80``. A score is 1 to 5
+(5 = best); 0 stands for null (not a buyer, or no edges).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RFM_SOURCES = {
+    "rfm_recency_score": ("recency_days", True),   # lower recency is better
+    "rfm_frequency_score": ("frequency", False),
+    "rfm_monetary_score": ("monetary_mean", False),
+}
+
+
+def rfm_edges(values: pd.DataFrame) -> pd.DataFrame:
+    """Quintile edges of recency, frequency and monetary value per cutoff.
+
+    Parameters
+    ----------
+    values
+        Columns ``cutoff``, ``recency_days``, ``frequency``, ``monetary_mean``:
+        one row per buyer and cutoff, over all partitions (see
+        :func:`features.build.rfm_values`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``cutoff`` (datetime64), ``source``, ``q20``, ``q40``, ``q60``,
+        ``q80``: one row per cutoff and source column (linear interpolation).
+    """
+    rows = []
+    for cutoff, group in values.groupby("cutoff", sort=True):
+        for source, _ in RFM_SOURCES.values():
+            q = np.quantile(group[source].to_numpy(dtype=np.float64), [0.2, 0.4, 0.6, 0.8])
+            rows.append({"cutoff": pd.Timestamp(cutoff), "source": source,
+                         "q20": q[0], "q40": q[1], "q60": q[2], "q80": q[3]})
+    return pd.DataFrame(rows, columns=["cutoff", "source", "q20", "q40", "q60", "q80"])
+
+
+def _edge_lookup(edges: pd.DataFrame | None) -> dict[tuple[int, str], np.ndarray]:
+    if edges is None or edges.empty:
+        return {}
+    days = (pd.to_datetime(edges["cutoff"]).to_numpy().astype("datetime64[D]")
+            .astype(np.int64))
+    q = edges[["q20", "q40", "q60", "q80"]].to_numpy(dtype=np.float64)
+    return {(int(d), s): q[i] for i, (d, s) in enumerate(zip(days, edges["source"], strict=True))}
+
+
+def _scores(values: np.ndarray, buyer: np.ndarray, edges: np.ndarray | None,
+            reverse: bool) -> np.ndarray:
+    """1 + the number of edges strictly below the value (5 - that for ``reverse``); 0 = null."""
+    out = np.zeros(values.size, dtype=np.int32)
+    if edges is None:
+        return out
+    s = 1 + np.searchsorted(edges, values[buyer], side="left")
+    out[buyer] = 6 - s if reverse else s
+    return out

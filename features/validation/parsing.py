@@ -1,0 +1,224 @@
+"""Parsing values with SQL: texts, numbers and timestamps, and the hints of their reasons.
+
+:class:`_Parse` collects, for one table, the SQL of each trimmed text (layer
+1), of each typed value (layer 2), of the outputs and of the rules. Numbers
+follow ``data.decimal`` and ``data.thousands``; timestamps follow
+``data.timestamp_format`` (ISO 8601 when null) in ``data.timezone`` and come
+out as naive UTC. A value that does not parse gets a hint naming the setting
+that would read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from features.validation.options import TextFormat
+from features.validation.sources import _Source
+from features.validation.sql import _Params
+
+# Whitespace trimmed around every text value (ids keep everything else).
+_WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u2007\u202f\ufeff"
+_ISO_PATTERN = (r"^\d{4}-\d{2}-\d{2}"
+                r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$")
+_ISO_TEXT = "ISO 8601 timestamp (YYYY-MM-DD, optionally THH:MM[:SS[.ffffff]] and Z or +HH:MM)"
+
+_NUMERIC_TYPES = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
+    r"|FLOAT|DOUBLE|DECIMAL.*)$"
+)
+_INTEGER_TYPES = re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
+_NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
+_AWARE_TIME_TYPES = ("TIMESTAMP WITH TIME ZONE",)
+
+
+@dataclass
+class _Parse:
+    """Expressions for one table: layer-1 texts, layer-2 values, then rules and outputs."""
+
+    p: _Params
+    source: _Source
+    text: TextFormat
+    texts: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    rules: list[tuple[str, str, str]] = field(default_factory=list)
+    flags: dict[str, str] = field(default_factory=dict)
+
+    def raw_type(self, column: str) -> str | None:
+        pos = self.source.positions.get(column)
+        return None if pos is None else self.source.types[pos]
+
+    def text_of(self, column: str) -> str:
+        """Trimmed text of a contract column (NULL when absent or empty)."""
+        pos = self.source.positions.get(column)
+        if pos is None:
+            expr = "CAST(NULL AS VARCHAR)"
+        elif self.source.types[pos] != "VARCHAR":
+            expr = f"CAST(c{pos} AS VARCHAR)"
+        else:
+            # trim() with a set of characters is slow; most values start and
+            # end with printable ASCII and need no trimming at all.
+            c = f"c{pos}"
+            expr = (f"nullif(CASE WHEN ascii({c}) BETWEEN 33 AND 126 "
+                    f"AND ascii({c}[-1:]) BETWEEN 33 AND 126 THEN {c} "
+                    f"ELSE trim({c}, {self.p(_WHITESPACE)}) END, '')")
+        self.texts[f"t_{column}"] = expr
+        return f"t_{column}"
+
+    def raw_of(self, column: str) -> str:
+        pos = self.source.positions[column]
+        self.texts[f"r_{column}"] = f"c{pos}"
+        return f"r_{column}"
+
+    def shown(self, column_text: str) -> str:
+        """SQL for a value shown in a reason: JSON-quoted text."""
+        return f"CAST(to_json({column_text}) AS VARCHAR)"
+
+
+def _number_pattern(decimal: str, thousands: str | None) -> tuple[str, str]:
+    """RE2 pattern of a number as text, and of the thousands separators to remove."""
+    dec = {".": "[.]", ",": "[,]"}[decimal]
+    seps = {".": "[.]", ",": "[,]", " ": "[ \u00a0\u202f]", "'": "['\u2019]"}
+    if thousands is None:
+        integer, remove = r"\d+", ""
+    else:
+        integer, remove = rf"(?:\d{{1,3}}(?:{seps[thousands]}\d{{3}})+|\d+)", seps[thousands]
+    return rf"^[+-]?(?:{integer}(?:{dec}\d*)?|{dec}\d+)(?:[eE][+-]?\d+)?$", remove
+
+
+def _number(parse: _Parse, column: str) -> tuple[str, str]:
+    """Register text and value of a numeric column; return SQL for both (value finite or NULL)."""
+    t = parse.text_of(column)
+    raw_type = parse.raw_type(column)
+    if raw_type is not None and _NUMERIC_TYPES.match(raw_type):
+        r = parse.raw_of(column)
+        value = f"CAST({r} AS DOUBLE)"
+    else:
+        pattern, remove = _number_pattern(parse.text.decimal, parse.text.thousands)
+        normal = t
+        if remove:
+            normal = f"regexp_replace({normal}, {parse.p(remove)}, '', 'g')"
+        if parse.text.decimal == ",":
+            normal = f"replace({normal}, ',', '.')"
+        value = (f"CASE WHEN regexp_full_match({t}, {parse.p(pattern)}) "
+                 f"THEN TRY_CAST({normal} AS DOUBLE) END")
+    parse.values[f"v_{column}"] = value
+    # NaN and infinities (Parquet doubles, or 1e999 as text) are not numbers.
+    return t, f"(CASE WHEN isfinite(v_{column}) THEN v_{column} END)"
+
+
+def _number_words(text: TextFormat) -> str:
+    thousands = "null" if text.thousands is None else repr(text.thousands)
+    return f"with data.decimal {text.decimal!r} and data.thousands {thousands}"
+
+
+# Number formats tried on a value that does not parse, to say which setting reads it.
+_NUMBER_FORMATS: tuple[tuple[str, str | None], ...] = (
+    (",", None), (".", ","), (",", "."), (",", " "), (".", " "), (".", "'"))
+
+
+def _number_hint(parse: _Parse, t: str) -> str:
+    """SQL for a hint ending a reason: the data.decimal/data.thousands that read ``t``, or ''."""
+    p = parse.p
+    branches = []
+    current = (parse.text.decimal, parse.text.thousands)
+    # The formats closest to the current one first (one setting changed, then two).
+    for decimal, thousands in sorted(
+            (f for f in _NUMBER_FORMATS if f != current),
+            key=lambda f: (f[0] != current[0]) + (f[1] != current[1])):
+        pattern, _ = _number_pattern(decimal, thousands)
+        changes = [f"data.{key}: {value!r}" for key, value, now in (
+            ("decimal", decimal, parse.text.decimal),
+            ("thousands", thousands, parse.text.thousands)) if value != now]
+        shown = " and ".join(c.replace("None", "null") for c in changes)
+        branches.append(f"WHEN regexp_full_match({t}, {p(pattern)}) "
+                        f"THEN {p(f'; with {shown} in params.yaml it reads as a number')}")
+    return f"CASE {' '.join(branches)} ELSE '' END"
+
+
+def _strptime_sql(parse: _Parse, t: str, fmt: str) -> str:
+    parsed = f"try_strptime({t}, {parse.p(fmt)})"
+    if "%z" in fmt or "%Z" in fmt:
+        return f"timezone('UTC', {parsed})"
+    return _local_to_utc(parse, parsed)
+
+
+def _local_to_utc(parse: _Parse, naive: str) -> str:
+    if parse.text.timezone == "UTC":
+        return naive
+    return f"timezone('UTC', timezone({parse.p(parse.text.timezone)}, {naive}))"
+
+
+def _iso_sql(parse: _Parse, t: str) -> str:
+    # TRY_CAST alone accepts 'epoch', 'infinity', '1_000' and drops offsets
+    # when casting to TIMESTAMP: the pattern admits ISO 8601 only, and
+    # strings with an offset go through TIMESTAMPTZ, which applies it.
+    has_offset = (f"(suffix({t}, 'Z') OR contains(substr({t}, 12), '+') "
+                  f"OR contains(substr({t}, 12), '-'))")
+    return (f"CASE WHEN NOT regexp_full_match({t}, {parse.p(_ISO_PATTERN)}) THEN NULL "
+            f"WHEN {has_offset} THEN timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ)) "
+            f"ELSE {_local_to_utc(parse, f'TRY_CAST({t} AS TIMESTAMP)')} END")
+
+
+def _date_part(fmt: str) -> str | None:
+    """The date directives of a strptime format ('%d/%m/%Y %H:%M' -> '%d/%m/%Y')."""
+    match = re.search(r"%[HIMSpfzZTRX]", fmt)
+    if match is None:
+        return None
+    head = fmt[: match.start()].rstrip(" T,;-_:/")
+    return head if re.search(r"%[dmyYbBjeF]", head) else None
+
+
+def _timestamp(parse: _Parse, column: str, *, lenient: bool = False) -> tuple[str, str]:
+    """Register text and value (naive UTC) of a timestamp column."""
+    t = parse.text_of(column)
+    raw_type = parse.raw_type(column)
+    fmt = parse.text.timestamp_format
+    if raw_type in _AWARE_TIME_TYPES:
+        value = f"timezone('UTC', {parse.raw_of(column)})"
+    elif raw_type in _NAIVE_TIME_TYPES:
+        value = _local_to_utc(parse, f"CAST({parse.raw_of(column)} AS TIMESTAMP)")
+    elif fmt is None:
+        value = _iso_sql(parse, t)
+    elif not lenient:
+        value = _strptime_sql(parse, t, fmt)
+    else:
+        candidates = [_strptime_sql(parse, t, fmt)]
+        date_fmt = _date_part(fmt)
+        if date_fmt is not None:
+            candidates.append(_strptime_sql(parse, t, date_fmt))
+        candidates.append(_iso_sql(parse, t))
+        value = f"coalesce({', '.join(candidates)})"
+    parse.values[f"v_{column}"] = value
+    return t, f"v_{column}"
+
+
+def _expected_timestamp(text: TextFormat, *, lenient: bool = False) -> str:
+    if text.timestamp_format is None:
+        return (f"is not a valid {_ISO_TEXT}; if the file uses another format, set "
+                f"data.timestamp_format in params.yaml")
+    if lenient:
+        return (f"matches neither data.timestamp_format {text.timestamp_format!r} (or its date "
+                f"part) nor ISO 8601")
+    return f"does not match data.timestamp_format {text.timestamp_format!r}"
+
+
+# Formats tried on a timestamp that does not parse, to name the one the file seems to use.
+_TIMESTAMP_FORMATS = tuple(
+    f"{date}{time}"
+    for date in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d")
+    for time in (" %H:%M:%S", " %H:%M", ""))
+
+
+def _timestamp_hint(parse: _Parse, t: str) -> str:
+    """SQL for a hint ending a reason: the strptime formats that read ``t``, or ''."""
+    p = parse.p
+    matches = ", ".join(
+        f"CASE WHEN try_strptime({t}, {p(fmt)}) IS NOT NULL THEN {p(repr(fmt))} END"
+        for fmt in _TIMESTAMP_FORMATS if fmt != parse.text.timestamp_format)
+    epoch = ("; it looks like a Unix epoch number: export timestamps as ISO 8601 text or as "
+             "a Parquet timestamp column")
+    return (f"CASE WHEN regexp_full_match({t}, {p(r'[0-9]{9,13}([.][0-9]+)?')}) "
+            f"THEN {p(epoch)} ELSE coalesce({p('; it matches data.timestamp_format ')} "
+            f"|| nullif(concat_ws(' or ', {matches}), ''), '') END")

@@ -1,0 +1,169 @@
+"""Locating and opening the input files, before anything is loaded into DuckDB.
+
+The format of an input (CSV or Parquet, by name, or a directory of Parquet
+files), whether it exists (with close names when it does not), the files of a
+Parquet directory, the header of a CSV, the keys of the raw columns, and the
+line numbers of byte offsets in a CSV. :class:`_Source` describes one input
+once loaded and names its working tables in DuckDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from features.validation.errors import InputError
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One input as loaded: where it came from and where its contract columns are."""
+
+    table: str
+    display: str | None
+    kind: str  # "csv", "parquet", "empty" (a 0-byte file) or "none" (no input)
+    keys: tuple[str, ...]  # raw column names, as JSON keys of the quarantine
+    types: tuple[str, ...]  # DuckDB type of each raw column
+    positions: dict[str, int] = field(default_factory=dict)  # contract column -> raw column
+    delimiter: str = ","
+
+    @property
+    def raw(self) -> str:
+        return f"_v_raw_{self.table}"
+
+    @property
+    def bad(self) -> str:
+        return f"_v_bad_{self.table}"
+
+    @property
+    def steps(self) -> str:
+        return f"_v_steps_{self.table}"
+
+    @property
+    def parsed(self) -> str:
+        return f"_v_parsed_{self.table}"
+
+    @property
+    def late(self) -> str:
+        return f"_v_late_{self.table}"
+
+    @property
+    def rows(self) -> str:
+        return f"_v_rows_{self.table}"
+
+
+def _format_of(table: str, path: Path) -> str:
+    if path.is_dir():
+        return "parquet"
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise InputError(
+        f"{path}: cannot tell the format of data.{table} from its name; expected one of "
+        f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} or a directory of .parquet files. "
+        f"Rename the file or set data.{table} in params.yaml to a file with such a name."
+    )
+
+
+def _check_exists(table: str, path: Path) -> None:
+    if path.exists():
+        return
+    hint = f" The folder {path.parent} does not exist either." if not path.parent.is_dir() else ""
+    if path.parent.is_dir():
+        near = difflib.get_close_matches(path.name, sorted(p.name for p in path.parent.iterdir()),
+                                         n=3, cutoff=0.6)
+        if near:
+            hint = f" Files with close names in {path.parent}: {', '.join(near)}."
+    or_null = "" if table == "transactions" else ", or to null if there is none"
+    raise InputError(f"{path}: file not found (data.{table} in params.yaml).{hint} "
+                     f"Set data.{table} in params.yaml to the {table} file{or_null}.")
+
+
+def _parquet_files(table: str, path: Path) -> list[str]:
+    if not path.is_dir():
+        return [str(path)]
+    files = sorted(
+        str(p) for p in path.rglob("*")
+        if p.is_file() and p.name.lower().endswith(PARQUET_SUFFIXES)
+        and not p.name.startswith((".", "_"))
+    )
+    if not files:
+        raise InputError(f"{path}: directory has no .parquet or .pq files (data.{table} in "
+                         f"params.yaml). Point data.{table} at a file or a directory of "
+                         f"Parquet files.")
+    return files
+
+
+def _read_header(table: str, path: Path, delimiter: str) -> tuple[list[str], str]:
+    """Header fields of a CSV and its first line as text ('' for an empty file)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            first = f.readline(16 * 1024 * 1024)
+    except (OSError, EOFError) as err:
+        raise InputError(f"{path}: cannot read data.{table}: {err}") from err
+    try:
+        text = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: the header line is not UTF-8 text ({err}). Re-encode the "
+                         f"file as UTF-8 (data.{table} in params.yaml).") from err
+    if not text.strip():
+        return [], ""
+    fields = next(csv.reader([text], delimiter=delimiter, quotechar='"'))
+    return fields, text
+
+
+def _open_binary(path: Path) -> Any:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _line_numbers(path: Path, offsets: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Line numbers (1 = first line) at sorted byte offsets, and the file's empty lines.
+
+    Offsets count bytes of the decompressed text for ``.gz`` files. Empty lines
+    at the end of the file are not reported (they precede no record).
+    """
+    lines: list[int] = []
+    seen = 0  # line breaks before the current chunk
+    start = 0  # byte offset of the current chunk
+    tail = b""
+    has_empty = False
+    with _open_binary(path) as f:
+        while chunk := f.read(1 << 24):
+            at, counted = 0, seen
+            while len(lines) < len(offsets) and offsets[len(lines)] < start + len(chunk):
+                end = offsets[len(lines)] - start
+                counted += chunk.count(b"\n", at, end)
+                at = end
+                lines.append(counted + 1)
+            seen += chunk.count(b"\n")
+            start += len(chunk)
+            # Line breaks ending the text so far move to the next chunk, so
+            # that only empty lines followed by more text count.
+            body = (tail + chunk).rstrip(b"\r\n")
+            tail = (tail + chunk)[len(body):]
+            has_empty = has_empty or b"\n\n" in body or b"\n\r\n" in body
+    if not has_empty:
+        return lines, []
+    with _open_binary(path) as f:
+        return lines, [i for i, line in enumerate(f, 1) if line in (b"\n", b"\r\n")]
+
+
+def _unique_keys(names: list[str]) -> tuple[str, ...]:
+    seen: dict[str, int] = {}
+    keys = []
+    for name in names:
+        n = seen.get(name, 0) + 1
+        seen[name] = n
+        keys.append(name if n == 1 else f"{name}_{n}")
+    return tuple(keys)

@@ -1,0 +1,106 @@
+"""The fitted models of a scorer, as one bundle: saved, loaded and predicted with.
+
+The bundle is a mapping: the LightGBM models of :data:`MODEL_NAMES`
+(:class:`~models.lgbm.TrainedModel`, each saved as LightGBM text of its best
+iteration, ``<name>.txt``, and its metadata, ``<name>.json``), the
+``calibrator`` of the defection model and the ``bgnbd`` baseline whose outputs
+are model inputs, or None (``calibrator.joblib``, ``bgnbd.joblib``), and the
+design-matrix schemas ``feature_frame`` and ``feature_frame_rfm``
+(:class:`~models.design.FeatureFrame`, ``<name>.json``).
+
+:func:`predict_all` is the single place where feature rows become predictions;
+evaluation calls it directly, and :class:`models.scorer.Scorer` scores with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import joblib
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from models.bgnbd_features import with_bgnbd_features
+from models.design import FeatureFrame
+from models.lgbm import TrainedModel, predict_defection, predict_transition, predict_value
+from models.stages import STAGES
+
+__all__ = ["MODEL_NAMES", "load_fitted", "predict_all", "save_fitted"]
+
+MODEL_NAMES = ("defection", "defection_rfm", "transition", "value")
+
+
+def save_fitted(fitted: Mapping[str, Any], out_dir: str | Path) -> None:
+    """Write fitted models into ``out_dir`` (LightGBM text, joblib, JSON);
+    :func:`load_fitted` reads them back."""
+    out_dir = Path(out_dir)
+    for name in MODEL_NAMES:
+        model: TrainedModel = fitted[name]
+        model.booster.save_model(str(out_dir / f"{name}.txt"),
+                                 num_iteration=model.best_iteration)
+        (out_dir / f"{name}.json").write_text(json.dumps(model.metadata(), indent=2))
+    joblib.dump(fitted["calibrator"], out_dir / "calibrator.joblib")
+    joblib.dump(fitted["bgnbd"], out_dir / "bgnbd.joblib")
+    for name in ("feature_frame", "feature_frame_rfm"):
+        (out_dir / f"{name}.json").write_text(json.dumps(fitted[name].to_dict(), indent=2))
+
+
+def load_fitted(folder: str | Path) -> dict[str, Any]:
+    """Read back the models written by :func:`save_fitted`."""
+    folder = Path(folder)
+    fitted: dict[str, Any] = {}
+    for name in MODEL_NAMES:
+        meta = json.loads((folder / f"{name}.json").read_text())
+        for key in ("feature_names", "classes", "trained_classes"):
+            meta[key] = tuple(meta.get(key) or ())
+        booster = lgb.Booster(model_file=str(folder / f"{name}.txt"))
+        fitted[name] = TrainedModel(booster=booster, **meta)
+    fitted["calibrator"] = joblib.load(folder / "calibrator.joblib")
+    fitted["bgnbd"] = joblib.load(folder / "bgnbd.joblib")
+    for name in ("feature_frame", "feature_frame_rfm"):
+        fitted[name] = FeatureFrame.from_dict(json.loads((folder / f"{name}.json").read_text()))
+    return fitted
+
+
+def _design(fitted: Mapping[str, Any], frame: pd.DataFrame,
+            horizon_days: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows with the BG/NBD columns (index reset) and their design matrix."""
+    rows = with_bgnbd_features(frame, fitted.get("bgnbd"), horizon_days)
+    return rows, fitted["feature_frame"].transform(rows)
+
+
+def _predict(fitted: Mapping[str, Any], X: pd.DataFrame) -> pd.DataFrame:
+    raw = predict_defection(fitted["defection"], X)
+    proba = predict_transition(fitted["transition"], X)
+    best = proba.to_numpy().argmax(axis=1)
+    out = pd.DataFrame({
+        "p_defect": fitted["calibrator"].predict(raw),
+        "p_defect_raw": raw,
+        "next_stage": np.asarray(proba.columns)[best],
+        "p_next_stage": proba.to_numpy().max(axis=1),
+    })
+    for stage in STAGES:
+        out[f"p_next_{stage}"] = proba[stage].to_numpy()
+    out["predicted_value"] = predict_value(fitted["value"], X)
+    return out
+
+
+def predict_all(fitted: Mapping[str, Any], frame: pd.DataFrame, *,
+                horizon_days: float) -> pd.DataFrame:
+    """Predictions for feature rows (the feature table's columns plus ``stage``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row, in order (index reset): ``p_defect`` (calibrated
+        probability of no purchase in the horizon; meaningful for customers who
+        have bought), ``p_defect_raw`` (before calibration), ``next_stage``
+        (most likely stage at the end of the horizon) and its probability
+        ``p_next_stage``, one ``p_next_<stage>`` column per stage, and
+        ``predicted_value`` (expected spend in the horizon).
+    """
+    return _predict(fitted, _design(fitted, frame, horizon_days)[1])
