@@ -63,7 +63,8 @@ def _count(text: str) -> int:
 
 def _features(root: Path, overrides: dict) -> None:
     from pipeline import features
-    from pipeline.config import Paths, load_params
+    from pipeline.config import load_params
+    from pipeline.paths import Paths
 
     params = load_params(overrides={"features.first_snapshot": "2024-01-01",
                                     "features.last_snapshot": "2024-12-01", **overrides})

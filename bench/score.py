@@ -63,9 +63,10 @@ def train_scorer(work: Path) -> Path:
     import mlflow.pyfunc
 
     from models.scorer import ChurnScorer
-    from pipeline import features, generate, labels, train, validate
-    from pipeline.config import Paths, load_params
-    from pipeline.evaluate import build_scorer
+    from pipeline import datasets, features, generate, labels, train, validate
+    from pipeline.config import load_params
+    from pipeline.paths import Paths
+    from pipeline.wiring.scorer import scorer as build_scorer
 
     paths = Paths(work / "tiny")
     params = load_params(overrides={
@@ -74,8 +75,8 @@ def train_scorer(work: Path) -> Path:
            for t in ("transactions", "interactions", "customers")}})
     for stage in (generate, validate, features, labels):
         stage.main(params, paths)
-    frame = train.load_training_frame(paths)
-    fitted, _ = train.fit_models(frame, params)
+    frame = datasets.load_training_frame(paths)
+    fitted, _ = train.fit(frame, params)
     test = frame[frame["split"] == "test"]
     scorer = build_scorer(fitted, params, test)
     scorer.save(work / "bundle")
@@ -89,7 +90,8 @@ def _score(root: Path, model: Path, as_of: str, workers: int,
            overrides: dict | None = None) -> None:
     """The whole scoring job on ``root`` (``overrides``: more params, e.g. the engine)."""
     from pipeline import score
-    from pipeline.config import Paths, load_params
+    from pipeline.config import load_params
+    from pipeline.paths import Paths
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"

@@ -1,6 +1,6 @@
 """Benchmark of model training on a pipeline's labelled data.
 
-Times :func:`pipeline.train.fit_models` (the three LightGBM models, the
+Times :func:`pipeline.train.fit` (the three LightGBM models, the
 BG/NBD trial, calibration and the ablation model; no MLflow, no writing) on the
 labels and features of a project directory, ``--repeat`` times, and prints the
 median wall and CPU seconds and the peak RSS.
@@ -24,8 +24,9 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from pipeline import train  # noqa: E402
-from pipeline.config import Paths, load_params  # noqa: E402
+from pipeline import datasets, train  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
+from pipeline.paths import Paths  # noqa: E402
 
 
 def main() -> None:
@@ -35,14 +36,14 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(args.project)
     params = load_params(root / "params.yaml")
-    frame = train.load_training_frame(Paths(root))
+    frame = datasets.load_training_frame(Paths(root))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
           f"{platform.python_version()}; {len(frame):,} labelled rows, "
           f"{params.train.lightgbm.num_threads} LightGBM threads")
     walls, cpus = [], []
     for i in range(args.repeat):
         t0, c0 = time.perf_counter(), time.process_time()
-        train.fit_models(frame, params)
+        train.fit(frame, params)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
         print(f"run {i + 1}: {walls[-1]:.1f} s wall, {cpus[-1]:.1f} CPU s", flush=True)

@@ -26,8 +26,10 @@ cutoffs cost far less than as many separate builds.
 Point-in-time rule
 ------------------
 A cutoff ``c`` is a date, taken at 00:00 UTC. Features at ``c`` see only
-events whose day is strictly before ``c``. Durations are whole days between
-the event's day and the cutoff.
+events whose day (their calendar day in UTC) is strictly before ``c``. Durations
+are whole days between the event's day and the cutoff; a window of ``N`` days is
+the days ``[c - N, c)``. :data:`features.spec.DEFINITIONS` states these rules,
+and the others the columns share, for the data dictionary.
 """
 
 from __future__ import annotations

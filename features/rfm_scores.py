@@ -1,4 +1,4 @@
-"""RFM scores: quintiles of recency, frequency and monetary value across all customers.
+"""RFM scores: quintiles of recency, frequency and monetary value across all buyers.
 
 The scores need the whole population at a cutoff, while the features are computed one
 partition of customers at a time, so they take two passes: first
@@ -10,7 +10,8 @@ Data contract
 -------------
 The edges are a frame with columns ``cutoff`` (datetime64), ``source`` (the source
 column of :data:`RFM_SOURCES`), ``q20``, ``q40``, ``q60``, ``q80``. A score is 1 to 5
-(5 = best); 0 stands for null (not a buyer, or no edges).
+(5 = best); 0 stands for null (not a buyer, or no edges). A value equal to an edge
+scores with the values below it (:func:`_scores`).
 """
 
 from __future__ import annotations

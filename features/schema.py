@@ -211,8 +211,9 @@ GROUND_TRUTH = Table(
         Column("month", "timestamp[us]", "First day of the month, 00:00."),
         Column("alive", "bool", "Latent state at that instant: active buyer or prospect still "
                "in the market (not defected, or come back)."),
-        Column("p_defect", "double", "True probability of no purchase in (month, month + "
-               "horizon], with the latent state frozen at month (docs/simulator.md)."),
+        Column("p_defect", "double", "True probability of no purchase on the days "
+               "[month, month + horizon) (labels.horizon_days), with the latent state frozen "
+               "at month (docs/simulator.md)."),
         Column("is_buyer", "bool", "Has bought before month."),
     ),
 )

@@ -14,7 +14,7 @@ The BG/NBD baseline (:class:`models.bgnbd_features.BGNBDBaseline`), whose
 predictions are also features of the models, is in :mod:`models.bgnbd_features`.
 
 The defection baselines read rows of the feature table (see
-:func:`features.build.feature_table`) and predict ``p_defect``, the probability
+:func:`features.spec.feature_table`) and predict ``p_defect``, the probability
 of no purchase in the label window; rows without a purchase (prospects, for
 whom defection has no meaning, see :func:`models.labels.make_labels`) get NaN.
 

@@ -11,7 +11,7 @@ a purchase (prospects, for whom defection has no meaning, see
 :func:`models.labels.make_labels`) get NaN.
 
 Data contract: the rows need ``frequency``, ``recency_days`` and
-``days_since_first_purchase`` (see :func:`features.build.feature_table`); the
+``days_since_first_purchase`` (see :func:`features.spec.feature_table`); the
 features are ``float64`` columns on the index of the rows. The input checks
 (``_require``, ``_column``) are shared with :mod:`models.baselines`.
 """
@@ -123,7 +123,7 @@ class BGNBDBaseline(BaseEstimator):
     Notes
     -----
     An approximation: BG/NBD counts repeat purchase *days* (as
-    :func:`models.bgnbd.summary_from_events` does), while the feature table's
+    :func:`models.btyd_data.summary_from_events` does), while the feature table's
     ``frequency`` counts purchases, so two purchases on one day count as two
     here, and the last purchase day is known only through ``recency_days``.
     With same-day repeat purchases ``x`` is too high (and ``t_x`` may be 0 with

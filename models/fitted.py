@@ -14,6 +14,7 @@ evaluation calls it directly, and :class:`models.scorer.Scorer` scores with it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,3 +105,14 @@ def predict_all(fitted: Mapping[str, Any], frame: pd.DataFrame, *,
         ``predicted_value`` (expected spend in the horizon).
     """
     return _predict(fitted, _design(fitted, frame, horizon_days)[1])
+
+
+def models_digest(folder: str | Path) -> str:
+    """SHA-256 over the fitted model files written by :func:`save_fitted` (names and
+    contents): equal digests, equal models."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()

@@ -4,11 +4,12 @@ Windows and the point-in-time rule
 ----------------------------------
 A cutoff ``t`` is a date taken at 00:00 UTC; the features at ``t`` see the
 events of the days before ``t``. The *label window* of ``t`` is the days
-``[t, t + horizon_days)``: exactly the events the features at ``t + horizon_days``
-see and the features at ``t`` do not. The domain model writes this period as
-``(t, t + horizon]`` in instants: after 00:00 on day ``t``, up to 00:00 on day
-``t + horizon``. So every label is a difference of two rows of the feature
-table, computed by the same kernel with the same rules.
+``[t, t + horizon_days)``, a day ``d`` with ``t <= d < t + horizon_days``:
+exactly the events the features at ``t + horizon_days`` see and the features at
+``t`` do not. In instants it is the same half-open period, from 00:00 UTC on day
+``t`` (included) to 00:00 UTC on day ``t + horizon_days`` (excluded). So every
+label is a difference of two rows of the feature table, computed by the same
+kernel with the same rules.
 
 Which cutoffs are labelled, and in which split, is the out-of-time plan of
 :mod:`models.split_plan`; :func:`with_splits` writes it into the labels.
@@ -33,18 +34,22 @@ __all__ = [
 ]
 
 #: The label table written by the ``labels`` stage: one row per customer and cutoff.
-LABELS = Table("labels", "One row per customer and labelled snapshot cutoff.", (
+LABELS = Table("labels", "One row per customer and labelled snapshot cutoff. The label "
+               "window of a cutoff t is the days [t, t + horizon_days) (t <= day < t + "
+               "horizon_days): the events the features at t + horizon_days see and those at t "
+               "do not.", (
     Column("customer_id", "string", "Customer identifier."),
     Column("cutoff", "date32", "Snapshot date t: the features at t see events before t."),
     Column("split", "string", "train, validation or test (out of time, see SplitPlan)."),
     Column("stage", "string", "Lifecycle stage at t (models.stages)."),
-    Column("next_stage", "string", "Lifecycle stage at t + horizon_days, same rules."),
+    Column("next_stage", "string", "Lifecycle stage at t + horizon_days (seeing the days "
+           "before it), same rules."),
     Column("defected", "bool", "No purchase in the days [t, t + horizon_days); null for "
            "prospects (no purchase before t)."),
     Column("future_purchases", "int64", "Purchases in the days [t, t + horizon_days) "
            "(refunds excluded)."),
     Column("future_spend", "double", "Amount spent on purchases in the days "
-           "[t, t + horizon_days)."),
+           "[t, t + horizon_days) (refunds not subtracted)."),
 ))
 
 _LABEL_INPUTS = ("customer_id", "cutoff", "monetary_sum", *REQUIRED_COLUMNS)

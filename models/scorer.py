@@ -90,7 +90,7 @@ class Decisions:
         Highest satisfaction score, for the reason sentences.
     reason_method
         How the defection model's predictions are split into reasons
-        (:func:`models.reasons.contributions`): ``"path"`` (fast, for batches)
+        (:func:`models.contributions.contributions`): ``"path"`` (fast, for batches)
         or ``"treeshap"``.
     """
 

@@ -214,7 +214,7 @@ def choose_cutoffs(
         Length of the label window ``[t, t + horizon_days)``.
     frequency
         The grid, as a pandas offset alias (``"MS"``: first day of each month),
-        built like :func:`features.build.snapshot_cutoffs` so that the cutoffs
+        built like :func:`features.spec.snapshot_cutoffs` so that the cutoffs
         are snapshots of the feature table.
     min_history_days
         The grid starts this many days after the first event: earlier snapshots

@@ -1,38 +1,24 @@
 """The ``churn`` command: one sub-command per pipeline stage, plus helpers.
 
-Exit codes (also in the README): 0 success; 1 unexpected error (a bug: the
-traceback is printed); 2 wrong command-line usage; 3 invalid ``params.yaml``;
-4 unusable input data (missing file or column, nothing parseable); 5 the model
-cannot be loaded (no such model, version or alias; tracking store unreachable);
-6 the model does not fit the features or params (other feature schema, other
-stage rules); 7 drift above the threshold under ``churn score --fail-on-drift``;
-8 a sink cannot be written (DuckDB file in use, PostgreSQL unreachable); 9 the
-MLflow tracking store cannot be reached or used (``train``, ``evaluate``; ``score``
-says 5, the model being in that store).
+Each stage sub-command runs the stage's ``main`` through :func:`pipeline.runner.run_stage`
+(params, logging, exit codes: :mod:`pipeline.errors` and the README).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.markup import escape
 from rich.table import Table
 
-from pipeline.config import PATHS, ConfigError, Params, load_params
-
-EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3, 4
-EXIT_MODEL, EXIT_MISMATCH, EXIT_DRIFT, EXIT_SINK = 5, 6, 7, 8
-EXIT_TRACKING = 9
+from pipeline.paths import PATHS
+from pipeline.runner import params_from, run_stage
 
 app = typer.Typer(help="Customer lifecycle and churn pipeline.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -58,79 +44,6 @@ def _engine_overrides(set_: list[str] | None, engine: str | None,
     if memory_limit is not None:
         overrides.append(f"features.memory_limit={memory_limit}")
     return overrides
-
-
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=err, show_path=False)], force=True)
-
-
-def _input_errors() -> tuple[type[BaseException], ...]:
-    from features.validation import InputError
-    from pipeline.features import NoEventsError
-
-    return InputError, NoEventsError
-
-
-def _override_value(text: str) -> Any:
-    """A ``-S`` value read as YAML (numbers, lists, null...), else kept as the text itself
-    (``-S data.decimal=,`` is the one-character string, not a YAML syntax error)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError):  # ValueError: a date-shaped impossible date
-        return text
-
-
-def _params(path: Path | None, overrides: list[str] | None) -> Params:
-    values: dict[str, Any] = {}
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. generate.size=tiny")
-        values[key.strip()] = _override_value(value)
-    return load_params(path, overrides=values)
-
-
-def _scoring_errors() -> list[tuple[tuple[type[BaseException], ...], str, int]]:
-    from models.feature_schema import SchemaMismatchError
-    from pipeline.score import DriftError, ModelMismatchError, ModelUnavailableError
-    from pipeline.sinks import SinkError
-    from pipeline.tracking import TrackingStoreError
-
-    return [((ModelUnavailableError,), "model unavailable", EXIT_MODEL),
-            ((ModelMismatchError, SchemaMismatchError), "model mismatch", EXIT_MISMATCH),
-            ((DriftError,), "drift", EXIT_DRIFT),
-            ((SinkError,), "sink error", EXIT_SINK),
-            ((TrackingStoreError,), "tracking store unavailable", EXIT_TRACKING)]
-
-
-def _report(what: str, error: BaseException) -> None:
-    """Print an expected error on one logical line: the message as it is (brackets in a
-    file or column name are not console markup), not wrapped, so paths stay whole."""
-    err.print(f"[bold red]{what}:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-
-
-def run_stage(stage: Callable[..., Any], params_path: Path | None = None,
-              overrides: list[str] | None = None, **kwargs: Any) -> Any:
-    """Run a stage's ``main`` with logging and exit codes; used by ``python -m`` and the CLI."""
-    _setup_logging()
-    try:
-        params = _params(params_path, overrides)
-        return stage(params, **kwargs)
-    except ConfigError as e:
-        _report("configuration error", e)
-        raise SystemExit(EXIT_CONFIG) from None
-    except _input_errors() as e:
-        _report("input error", e)
-        raise SystemExit(EXIT_INPUT) from None
-    except Exception as e:
-        for kinds, what, code in _scoring_errors():
-            if isinstance(e, kinds):
-                _report(what, e)
-                raise SystemExit(code) from None
-        raise
 
 
 @app.command()
@@ -292,7 +205,7 @@ def dictionary(
     """Write docs/data_dictionary.md from the declared schemas."""
     from pipeline.docs import DICTIONARY, render_dictionary
 
-    text = render_dictionary(_params(params, None))
+    text = render_dictionary(params_from(params, None))
     if check:
         current = DICTIONARY.read_text(encoding="utf-8") if DICTIONARY.exists() else ""
         if current != text:

@@ -23,8 +23,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from features.simulate import GROUND_TRUTH, render_csv_tables, simulate
-from pipeline.config import PATHS, Params, Paths, load_params
+from pipeline.config import load_params
 from pipeline.io import atomic_path, write_parquet
+from pipeline.params import Params
+from pipeline.paths import PATHS, Paths
+from pipeline.runner import run_stage
 
 #: The contract tables written as CSV, in this order.
 TABLES: tuple[str, ...] = ("transactions", "interactions", "customers")
@@ -163,6 +166,4 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
 
 
 if __name__ == "__main__":
-    from pipeline.cli import run_stage
-
     run_stage(main)

@@ -1,20 +1,11 @@
-"""The Spark engine of the ``features`` and ``score`` stages (``features.engine: spark``).
+"""The Spark engine (``features.engine: spark``): the session and the feature table.
 
 * :func:`session`: the SparkSession from ``features.spark`` (master, memory,
   any ``spark.*`` setting; ``SPARK_MASTER`` wins over the master of params).
 * :func:`build_features`: the feature table with :mod:`features.engines.spark`,
   the same kernel as the DuckDB engine.
-* :func:`score`: features as of a date, the registered pyfunc scorer applied to
-  them with ``mapInPandas`` (each task loads the model once and calls its
-  ``predict``, which is :meth:`models.scorer.Scorer.score`), the drift counts and
-  the summary aggregated by Spark; the rows stay in Spark until a sink writes
-  them (:class:`SparkScores`).
 
-The scored rows are written by Spark, not collected: the Parquet sink gets the
-date's folder written by the executors, swapped into place in one step
-(:func:`pipeline.sinks.replace_partition`); the DuckDB sink, a file on this
-machine, loads the same files with DuckDB (:meth:`pipeline.sinks.DuckDBSink.write_files`);
-the PostgreSQL sink gets them through this machine's memory.
+Scoring on Spark is :mod:`pipeline.spark_scoring`.
 """
 
 from __future__ import annotations
@@ -23,27 +14,20 @@ import datetime as dt
 import logging
 import math
 import os
-import shutil
 import sys
-import tempfile
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from features.engines import spark as engine
-from features.schema import CUSTOMER_SCORES, N_PARTITIONS
+from features.schema import N_PARTITIONS
 from features.spec import FeatureSpec
-from pipeline.config import Params, Paths
-from pipeline.score import LoadedModel, SpooledScores
+from pipeline.errors import NoEventsError
+from pipeline.params import Params
+from pipeline.paths import Paths
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
-
-    from models.drift import DriftReference
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("churn")
 
@@ -112,12 +96,10 @@ def open_clean(spark: SparkSession, paths: Paths) -> tuple[dict, tuple[dt.date, 
 
     Raises
     ------
-    pipeline.features.NoEventsError
+    pipeline.errors.NoEventsError
         When the clean tables hold no transaction and no interaction.
     """
-    from pipeline.features import NoEventsError, clean_inputs
-
-    clean = clean_inputs(paths)
+    clean = paths.clean_inputs()
     span = engine.event_range(spark, clean)
     if span is None:
         raise NoEventsError(f"{clean['transactions']} and {clean['interactions']} hold no "
@@ -141,167 +123,10 @@ def buckets_per_group(spark: SparkSession, clean: Mapping[str, Path],
 def build_features(params: Params, paths: Paths, *, spec: FeatureSpec,
                    cutoffs: list[dt.date], out_dir: Path) -> engine.BuildSummary:
     """Build the feature table into ``out_dir`` with Spark (``features`` stage)."""
-    from pipeline.features import clean_inputs
-
     spark = session(params)
-    clean = clean_inputs(paths)
+    clean = paths.clean_inputs()
     per_group = buckets_per_group(spark, clean, params.features.events_per_chunk)
     log.info("features: Spark %s, %d partitions per group", spark.sparkContext.master,
              per_group)
     return engine.build_features(spark, clean=clean, cutoffs=cutoffs, spec=spec,
                                  out_dir=out_dir, buckets_per_group=per_group)
-
-
-# --------------------------------------------------------------------------
-# Scoring
-# --------------------------------------------------------------------------
-
-
-def scores_schema():
-    """The Spark schema of the scored table (:data:`features.schema.CUSTOMER_SCORES`)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(CUSTOMER_SCORES.arrow_schema(), prefer_timestamp_ntz=True)
-
-
-def _score_batches(model_file: str, stamp: Mapping[str, Any]):
-    """The mapInPandas function: the pyfunc model loaded once per task, each batch
-    of feature rows through its ``predict``, plus the columns naming the model."""
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        import mlflow.pyfunc
-        from pyspark import SparkFiles
-
-        model = mlflow.pyfunc.load_model(SparkFiles.get(model_file))
-        for batch in batches:
-            if not len(batch):
-                continue
-            out = model.predict(batch)
-            for name, value in stamp.items():
-                out[name] = value
-            out["scored_at"] = pd.Timestamp(stamp["scored_at"])
-            yield out[list(CUSTOMER_SCORES.names)]
-    return run
-
-
-def _count_batches(reference: DriftReference):
-    """The mapInPandas function of the drift check: per batch,
-    :meth:`models.drift.DriftReference.counts`, as rows (column, bin, rows)."""
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            if not len(batch):
-                continue
-            counts = reference.counts(batch)
-            yield pd.DataFrame({
-                "column": np.repeat(list(counts), [len(v) for v in counts.values()]),
-                "bin": np.concatenate([np.arange(len(v)) for v in counts.values()]),
-                "rows": np.concatenate(list(counts.values())).astype(np.float64),
-            })
-    return run
-
-
-def drift_counts(reference: DriftReference, features: DataFrame,
-                 scores: DataFrame) -> dict[str, np.ndarray]:
-    """Bin counts of every reference column, summed over the partitions by Spark.
-
-    The feature columns are counted on the feature rows, ``p_defect`` on the
-    scored rows (prospects have none, as in the batch job); each part with
-    :meth:`~models.drift.DriftReference.counts` on pandas batches inside
-    ``mapInPandas``, the sums per (column, bin) collected on the driver.
-    """
-    from pyspark.sql import functions as F
-
-    from models.drift import DriftReference
-
-    schema = "column string, bin int, rows double"
-    on_features = {k: v for k, v in reference.columns.items() if k != "p_defect"}
-    parts = [features.mapInPandas(_count_batches(DriftReference(on_features)), schema)]
-    if "p_defect" in reference.columns:
-        scored = scores.select(F.when(F.col("stage") != "prospect", F.col("p_defect"))
-                               .alias("p_defect"))
-        only = DriftReference({"p_defect": reference.columns["p_defect"]})
-        parts.append(scored.mapInPandas(_count_batches(only), schema))
-    rows = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-    sums = rows.groupBy("column", "bin").agg(F.sum("rows").alias("rows")).toPandas()
-    out = {}
-    for name, profile in reference.columns.items():
-        bins = np.zeros(len(profile.shares))
-        mine = sums[sums["column"] == name]
-        bins[mine["bin"].to_numpy(dtype=np.int64)] = mine["rows"].to_numpy(dtype=np.float64)
-        out[name] = bins
-    return out
-
-
-class SparkScores(SpooledScores):
-    """Scored rows of one date, written by Spark to a temporary Parquet folder
-    (:class:`pipeline.score.SpooledScores`, the summary's counts aggregated by Spark)."""
-
-    def __init__(self, spark: SparkSession, folder: tempfile.TemporaryDirectory) -> None:
-        super().__init__(folder)
-        self.spark = spark
-
-    def frame(self) -> DataFrame:
-        return self.spark.read.parquet(str(self.path))
-
-    def groups(self) -> pd.DataFrame:
-        """Customers and value at risk by (stage, risk label, action), aggregated by Spark
-        (:func:`pipeline.score.score_groups`)."""
-        from pyspark.sql import functions as F
-
-        out = (self.frame().groupBy("stage", "risk_label", "action")
-               .agg(F.count(F.lit(1)).alias("customers"),
-                    F.sum("value_at_risk").alias("value_at_risk"))
-               .toPandas())
-        return out.astype({"customers": "int64", "value_at_risk": "float64"})
-
-
-def score(model: LoadedModel, params: Params, paths: Paths, *,
-          scored_at: dt.datetime) -> tuple[dt.date, SparkScores, pd.DataFrame]:
-    """Features as of the scoring date and their scores, with Spark.
-
-    Returns
-    -------
-    as_of : datetime.date
-    scores : SparkScores
-        The rows (every column of ``CUSTOMER_SCORES``), in a temporary folder.
-    drift : pandas.DataFrame
-        The drift table (empty without a drift reference).
-    """
-    import mlflow.artifacts
-
-    from pipeline.features import NoEventsError, feature_spec
-    from pipeline.score import default_as_of
-
-    spark = session(params)
-    clean, span = open_clean(spark, paths)
-    as_of = params.score.as_of or default_as_of(span)
-    if as_of <= span[0]:
-        raise NoEventsError(f"score.as_of {as_of} is not after the first event ({span[0]}): "
-                            "no customer has any event before it; pick a later date")
-    work = tempfile.TemporaryDirectory(prefix=".score-spark-", dir=paths.root)
-    root = Path(work.name)
-    per_group = buckets_per_group(spark, clean, params.features.events_per_chunk)
-    engine.build_features(spark, clean=clean, cutoffs=[as_of], spec=feature_spec(params),
-                          out_dir=root / "features", buckets_per_group=per_group)
-    features = spark.read.parquet(str(root / "features"))
-
-    # Every task loads the same model files: shipped with the job, not read from the
-    # tracking store by each executor.
-    download = root / f"model-{uuid.uuid4().hex[:8]}"
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.uri,
-                                                     dst_path=str(download)))
-    spark.sparkContext.addFile(str(local), recursive=True)
-    name = local.name
-    stamp = {"model_name": model.name, "model_version": model.version, "run_id": model.run_id,
-             "scored_at": scored_at}
-    scored = features.mapInPandas(_score_batches(name, stamp), scores_schema())
-    (scored.drop("as_of").write.mode("overwrite").option("compression", "zstd")
-     .parquet(str(root / "scores")))
-    engine.tidy_parts(root / "scores")
-    shutil.rmtree(download, ignore_errors=True)
-    scores = SparkScores(spark, work)
-    reference = model.scorer.drift
-    drift = pd.DataFrame()
-    if reference is not None:
-        counts = drift_counts(reference, features, scores.frame())
-        drift = reference.compare_counts(counts, threshold=params.score.drift.threshold)
-    return as_of, scores, drift

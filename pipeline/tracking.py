@@ -26,7 +26,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.types import ColSpec, Schema
 
-from pipeline.config import PARAMS_FILE, ROOT, Params, Paths, tracking_uri
+from pipeline.errors import ModelUnavailableError, TrackingStoreError
+from pipeline.params import Params
+from pipeline.paths import PARAMS_FILE, ROOT, Paths
 from pipeline.secrets import mask_secrets, mask_value
 
 log = logging.getLogger("churn")
@@ -50,8 +52,11 @@ _REQUEST_FAILED = re.compile(r"API request to .* failed with (exception|error co
 _REQUEST_CAUSE = re.compile(r"\(Caused by \w+\([\"']?(?:[^:]*\):\s*)?(.*?)[\"']?\)\)\s*$")
 
 
-class TrackingStoreError(RuntimeError):
-    """The MLflow tracking store cannot be reached or used (server down, wrong URI)."""
+def tracking_uri() -> str:
+    """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the SQLite store
+    ``mlflow.db`` in the project directory (``CHURN_PROJECT_DIR``, else the working
+    directory, as for every other path)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
 
 
 def configure(params: Params) -> str:
@@ -340,3 +345,63 @@ def version_tag(name: str, version: str, key: str) -> str | None:
 
 def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def load_python_model(uri: str) -> tuple[Any, str, str | None, str | None]:
+    """Load the pyfunc model behind ``uri``: ``(python_model, name, version, run_id)``;
+    ``python_model`` is None for another flavour than a Python model.
+
+    Raises
+    ------
+    ModelUnavailableError
+        Naming the URI and the tracking store, when the model, version or alias does
+        not exist or the store cannot be reached, and what to do about it.
+    """
+    try:
+        name, version, run_id = describe_model_uri(uri)
+        pyfunc = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as err:
+        raise ModelUnavailableError(_unavailable(uri, err)) from None
+    try:
+        python_model = pyfunc.unwrap_python_model()
+    except MlflowException:
+        python_model = None  # another flavour (a bare sklearn model, ...)
+    return python_model, name, version, run_id or pyfunc.metadata.run_id
+
+
+def _unavailable(uri: str, err: BaseException) -> str:
+    """Why the model behind ``uri`` cannot be loaded, and what to do about it."""
+    reason = error_reason(err)
+    hint = ("Train and register one (`dvc repro evaluate`), point MLFLOW_TRACKING_URI at the "
+            "store that has it, or pass --model-uri")
+    by_alias = re.fullmatch(r"models:/([^/@]+)@(.+)", uri)
+    if request_failed(err):
+        hint = "Start the tracking server, or point MLFLOW_TRACKING_URI at a running one"
+    elif by_alias:
+        name, alias = by_alias.groups()
+        aliases = model_aliases(name)
+        if aliases is not None and alias not in aliases:
+            have = ", ".join(f"{a} -> version {v}" for a, v in sorted(aliases.items()))
+            reason = (f"the registered model {name} has no alias {alias!r} "
+                      f"({'its aliases: ' + have if have else 'it has no alias'})")
+            hint = ("Set the alias (README, 'Working as a team') or pass "
+                    f"--model-uri models:/{name}/<version>")
+    return (f"cannot load the model {uri} from the tracking store "
+            f"{masked_tracking_uri()}: {reason}. {hint}")
+
+
+def download_model(uri: str, dst: Path) -> Path:
+    """Copy the files of the model behind ``uri`` into ``dst``; return the model's folder."""
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+
+
+def load_local_model(folder: str) -> Any:
+    """The pyfunc model saved in ``folder`` (a downloaded copy; no tracking store needed)."""
+    return mlflow.pyfunc.load_model(folder)
+
+
+def log_artifact(run_id: str, path: Path, artifact_path: str) -> None:
+    """Add one file to an existing run."""
+    MlflowClient().log_artifact(run_id, str(path), artifact_path)

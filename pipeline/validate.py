@@ -26,16 +26,18 @@ import duckdb
 
 from features.schema import CLEAN_TABLES
 from features.validation import (
-    Checks,
-    TextFormat,
     check_written,
     validate_inputs,
     write_clean_table,
     write_customer_index,
     write_quarantine,
 )
-from pipeline.config import PATHS, Params, Paths, ValidateParams, load_params
+from pipeline.config import load_params
 from pipeline.io import atomic_path, write_json
+from pipeline.params import Params, ValidateParams
+from pipeline.paths import PATHS, Paths
+from pipeline.runner import run_stage
+from pipeline.wiring.inputs import checks, text_format
 
 log = logging.getLogger("churn")
 
@@ -66,25 +68,12 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     params = params if params is not None else load_params()
     paths = paths if paths is not None else PATHS
     data, settings = params.data, params.validate_
-    text = TextFormat(
-        delimiter=data.delimiter,
-        decimal=data.decimal,
-        thousands=data.thousands,
-        timestamp_format=data.timestamp_format,
-        timezone=data.timezone,
-    )
-    checks = Checks(
-        interaction_kinds=tuple(data.interaction_kinds),
-        satisfaction_range=data.satisfaction_range,
-        min_timestamp=dt.datetime.combine(settings.min_timestamp, dt.time()),
-        max_future_days=settings.max_future_days,
-    )
     with _work_folder(paths.clean) as work, _connect(settings, work) as con:
         report = validate_inputs(
             con,
             inputs={name: data.path(name) for name in CLEAN_TABLES},
-            text=text,
-            checks=checks,
+            text=text_format(params),
+            checks=checks(params),
             now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
             column_maps=data.columns.model_dump(),
         )
@@ -147,6 +136,4 @@ def _summary(report: Mapping[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    from pipeline.cli import run_stage
-
     run_stage(main)

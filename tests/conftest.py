@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from pipeline import evaluate, features, generate, labels, train, validate
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
+from pipeline.paths import Paths
 from tests.pipeline.postgres_server import ServerUnavailable, running_postgres
 
 

@@ -102,7 +102,7 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, lo: int, hi: i
 
 
 def rfm_edges_duckdb(con: duckdb.DuckDBPyConnection, staging: Path) -> pd.DataFrame:
-    """:func:`features.build.rfm_edges` over staged RFM values, computed by DuckDB.
+    """:func:`features.rfm_scores.rfm_edges` over staged RFM values, computed by DuckDB.
 
     ``staging`` holds one folder per cutoff, named by its ISO date, of Parquet
     files with the columns ``recency_days``, ``frequency`` and ``monetary_mean``.

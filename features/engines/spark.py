@@ -10,11 +10,11 @@ bucket) inside ``groupBy(...).applyInArrow``:
    null), so that one shuffle brings every row of a group to the same task.
 2. First pass: :func:`~features.build.rfm_values` per group gives the recency,
    frequency and monetary value of every buyer at every cutoff; grouped by
-   cutoff, :func:`~features.build.rfm_edges` turns them into the quintile edges
+   cutoff, :func:`~features.rfm_scores.rfm_edges` turns them into the quintile edges
    of the whole population (one cutoff's buyers go through one task). The edges,
    a few rows per cutoff, are collected and shipped to the second pass.
 3. Second pass: :func:`~features.build.compute_features` per group, with those
-   edges, gives rows with exactly the schema of :func:`~features.build.feature_table`.
+   edges, gives rows with exactly the schema of :func:`~features.spec.feature_table`.
 
 The kernel gets Arrow tables, as from DuckDB: ``applyInArrow`` passes Spark's
 Arrow batches through without a detour via pandas. Inside a group the rows are
@@ -174,9 +174,9 @@ def _edges_of_cutoff(values: pa.Table) -> pa.Table:
 
 
 def rfm_edges_spark(stacked: DataFrame, cutoffs: Sequence[dt.date]) -> pd.DataFrame:
-    """The RFM quintile edges of the whole population (:func:`features.build.rfm_edges`).
+    """The RFM quintile edges of the whole population (:func:`features.rfm_scores.rfm_edges`).
 
-    Values per bucket, then :func:`~features.build.rfm_edges` itself per cutoff,
+    Values per bucket, then :func:`~features.rfm_scores.rfm_edges` itself per cutoff,
     so the edges are those of the DuckDB engine's pre-pass (both interpolate
     linearly between order statistics).
 
@@ -225,7 +225,7 @@ def features_frame(stacked: DataFrame, *, cutoffs: Sequence[dt.date], spec: Feat
     Returns
     -------
     pyspark.sql.DataFrame
-        The columns of :func:`features.build.feature_table`, one row per customer
+        The columns of :func:`features.spec.feature_table`, one row per customer
         seen before a cutoff and cutoff.
     """
     return stacked.groupBy(GROUP).applyInArrow(

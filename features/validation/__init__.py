@@ -32,7 +32,7 @@ reads params or the environment. The stage entry point is
 Modules, one concern each:
 
 * :mod:`~features.validation.options`: :class:`TextFormat` and :class:`Checks`.
-* :mod:`~features.validation.errors`: :class:`InputError`, :class:`ReconciliationError`.
+* :mod:`~features.errors`: :class:`InputError`, :class:`ReconciliationError`.
 * :mod:`~features.validation.sources`: locating and opening the files, line numbers.
 * :mod:`~features.validation.columns`: the file's columns -> contract columns.
 * :mod:`~features.validation.load`: loading the inputs into DuckDB.
@@ -46,13 +46,13 @@ Modules, one concern each:
 * :mod:`~features.validation.sql`: SQL helpers and :func:`bucket_of`.
 """
 
+from features.errors import InputError, ReconciliationError
 from features.validation.clean import (
     check_written,
     write_clean_table,
     write_customer_index,
     write_quarantine,
 )
-from features.validation.errors import InputError, ReconciliationError
 from features.validation.options import Checks, TextFormat
 from features.validation.report import reconcile
 from features.validation.rules import RULES

@@ -18,8 +18,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.errors import ReconciliationError
 from features.schema import CLEAN_TABLES, CUSTOMER_INDEX, INPUT_TABLES, QUARANTINE, Table
-from features.validation.errors import ReconciliationError
 from features.validation.sql import _q, _run
 
 DEFAULT_ROW_GROUP_SIZE = 250_000

@@ -12,8 +12,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
+from features.errors import InputError
 from features.schema import INPUT_TABLES
-from features.validation.errors import InputError
 
 _DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 

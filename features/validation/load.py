@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from features.errors import InputError
 from features.validation.columns import _resolve_columns
-from features.validation.errors import InputError
 from features.validation.options import TextFormat
 from features.validation.sources import (
     _check_exists,

@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
+from features.errors import InputError, ReconciliationError
 from features.schema import INPUT_TABLES
-from features.validation.errors import InputError, ReconciliationError
 from features.validation.rules import RULES
 from features.validation.sources import _Source
 from features.validation.sql import _one, _run

@@ -16,9 +16,9 @@ from typing import Any
 
 import duckdb
 
+from features.errors import InputError
 from features.schema import CLEAN_TABLES
 from features.validation.cross_row import _cross_row_rules, _finalize, _last_valid_event
-from features.validation.errors import InputError
 from features.validation.load import _load
 from features.validation.options import Checks, TextFormat
 from features.validation.quarantine import _build_quarantine

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.validation.errors import InputError
+from features.errors import InputError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")

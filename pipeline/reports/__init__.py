@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pipeline.config import PATHS, Params, Paths, load_params
+from pipeline.config import load_params
 from pipeline.io import write_text
+from pipeline.params import Params
+from pipeline.paths import PATHS, Paths
 from pipeline.reports.html import ReportInputError
 from pipeline.reports.training import load_outputs, render_training_report
 
@@ -54,9 +56,9 @@ def write_scoring_report(paths: Paths, as_of: dt.date | None = None, *,
     write_text(page, dated)
     write_text(page, paths.scoring_report)
     if mlflow_run_id:
-        from mlflow import MlflowClient
+        from pipeline import tracking
 
-        MlflowClient().log_artifact(mlflow_run_id, str(paths.scoring_report), "scoring")
+        tracking.log_artifact(mlflow_run_id, paths.scoring_report, "scoring")
     log.info("report: scoring report %s, copy %s (%.1f s, %.1f MB)", paths.scoring_report, dated,
              time.perf_counter() - started, len(page) / 1e6)
     return dated

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from models.policy_rules import ACTIONS
 from models.risk import RISK_LABELS
 from models.stages import STAGES
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.reports import html
 from pipeline.reports.html import ReportInputError
 

@@ -1,6 +1,6 @@
 """The training report: one HTML page per training run, from the outputs of ``evaluate``.
 
-Reads ``reports/metrics.json``, ``reports/plots/*.csv``, ``reports/promotion.json``,
+Reads ``reports/evaluation.json``, ``reports/plots/*.csv``, ``reports/promotion.json``,
 ``reports/train.json``, ``reports/labels.json`` and ``reports/features.json``
 (whichever exist: only the metrics and plots are required) and writes
 ``reports/training_report.html``.
@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from models.stages import STAGES
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.reports import html
 from pipeline.reports.html import ReportInputError
 
@@ -76,9 +76,9 @@ def load_outputs(paths: Paths) -> TrainingOutputs:
     Raises
     ------
     ReportInputError
-        When ``reports/metrics.json`` or a plot table is missing or unreadable.
+        When ``reports/evaluation.json`` or a plot table is missing or unreadable.
     """
-    metrics = _json(paths.metrics, required=True, stage="evaluate")
+    metrics = _json(paths.evaluation, required=True, stage="evaluate")
     plots = {}
     for name in PLOTS:
         file = paths.plots / f"{name}.csv"

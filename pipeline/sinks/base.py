@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +27,6 @@ DEFAULT_TABLE = CUSTOMER_SCORES.name
 LATEST_VIEW = "latest_scores"
 SUMMARY_VIEW = "action_summary"
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 class SinkError(RuntimeError):
@@ -44,21 +42,6 @@ class Sink(Protocol):
         """Replace the rows of ``as_of`` with ``scores``; return where they were written."""
         ...
 
-
-
-def check_identifier(name: str, what: str) -> str:
-    """Return ``name`` if it is a plain lower-case SQL identifier, else raise ``ValueError``.
-
-    Table, view and schema names are still quoted by the database driver when
-    they are put in SQL; this check keeps them portable (no quoting needed by the
-    analysts who query them) and within PostgreSQL's 63 characters.
-    """
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-        raise ValueError(
-            f"{what} name {name!r} is not a plain SQL identifier: use lower-case letters, "
-            f"digits and underscores, not starting with a digit, at most 63 characters"
-        )
-    return name
 
 
 def validate_scores(scores: pd.DataFrame, as_of: dt.date) -> pa.Table:

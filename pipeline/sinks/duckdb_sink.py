@@ -20,13 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.schema import CUSTOMER_SCORES
+from pipeline.identifiers import check_identifier
 from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
     SinkError,
     _check_date,
-    check_identifier,
     validate_scores,
 )
 from pipeline.sinks.sql import _column_list, _ensure_table_and_views, _quote

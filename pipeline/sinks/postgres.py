@@ -17,13 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from pipeline.identifiers import check_identifier
 from pipeline.secrets import mask_url
 from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
     SinkError,
-    check_identifier,
     validate_scores,
 )
 from pipeline.sinks.sql import _column_list, _ensure_table_and_views

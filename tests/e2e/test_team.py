@@ -25,8 +25,9 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import cli, evaluate, features, generate, labels, score, train, validate
-from pipeline.config import Paths, load_params
+from pipeline import cli, errors, evaluate, features, generate, labels, score, train, validate
+from pipeline.config import load_params
+from pipeline.paths import Paths
 from pipeline.tracking import HTTP_DEFAULTS
 from tests.e2e.project_copy import GIT, ROOT, commit_all, copy_repo, dvc, env, set_params
 
@@ -229,8 +230,8 @@ def mlflow_defaults(monkeypatch):
     return monkeypatch
 
 
-@pytest.mark.parametrize("command, code", [("score", cli.EXIT_MODEL),
-                                           ("train", cli.EXIT_TRACKING)])
+@pytest.mark.parametrize("command, code", [("score", errors.EXIT_MODEL),
+                                           ("train", errors.EXIT_TRACKING)])
 def test_an_unreachable_server_fails_within_seconds(mlflow_defaults, command, code):
     port = free_port()  # closed again: connections are refused
     mlflow_defaults.setenv("MLFLOW_TRACKING_URI", f"http://team:s3cret@127.0.0.1:{port}")
@@ -256,7 +257,7 @@ def test_a_server_that_never_answers_times_out_as_the_environment_says(mlflow_de
         started = time.perf_counter()
         result = invoke("score")
         seconds = time.perf_counter() - started
-    assert result.exit_code == cli.EXIT_MODEL, result.output
+    assert result.exit_code == errors.EXIT_MODEL, result.output
     assert "Read timed out. (read timeout=2)" in result.text
     assert 4 <= seconds < 20, seconds  # two tries of 2 s: the user's settings, not ours
 
@@ -264,7 +265,7 @@ def test_a_server_that_never_answers_times_out_as_the_environment_says(mlflow_de
 def test_a_missing_registered_model_exits_5(sqlite_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_server.url)
     result = invoke("score", "--model-uri", "models:/no-such-model@champion")
-    assert result.exit_code == cli.EXIT_MODEL, result.output
+    assert result.exit_code == errors.EXIT_MODEL, result.output
     assert (f"cannot load the model models:/no-such-model@champion from the tracking store "
             f"{sqlite_server.url}: ") in result.text
     assert "Registered Model with name=no-such-model not found" in result.text
@@ -275,7 +276,7 @@ def test_a_missing_alias_exits_5_naming_the_aliases_there_are(sqlite_server, mon
     monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_server.url)
     MlflowClient(sqlite_server.url).create_registered_model("never-promoted")
     result = invoke("score", "-S", "train.registered_model=never-promoted")
-    assert result.exit_code == cli.EXIT_MODEL, result.output
+    assert result.exit_code == errors.EXIT_MODEL, result.output
     assert ("the registered model never-promoted has no alias 'champion' (it has no alias)"
             in result.text)
     assert "--model-uri models:/never-promoted/<version>" in result.text

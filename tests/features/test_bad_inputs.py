@@ -40,7 +40,8 @@ from features.validation import InputError, TextFormat, validate_inputs
 from pipeline import features as features_stage
 from pipeline import validate as validate_stage
 from pipeline.cli import EXIT_INPUT, EXIT_OK, app
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
+from pipeline.paths import Paths
 from tests.features.test_validation import CHECKS, GOOD_TX, NOW, TX_HEADER, validate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bad_inputs"
@@ -575,7 +576,8 @@ import datetime as dt, json, resource, sys, time
 from pathlib import Path
 import duckdb
 from pipeline import features, validate
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
+from pipeline.paths import Paths
 
 folder, params_file = Path(sys.argv[1]), sys.argv[2]
 raw = folder / "events.parquet"

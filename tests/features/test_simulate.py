@@ -20,7 +20,8 @@ from features.simulate import (
     simulate,
 )
 from features.simulate.population import _p_no_purchase
-from pipeline.config import Params, load_params
+from pipeline.config import load_params
+from pipeline.params import Params
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 

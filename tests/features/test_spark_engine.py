@@ -25,8 +25,9 @@ from features.engines import duckdb as duck
 from features.rfm_scores import rfm_edges
 from features.spec import FeatureSpec, feature_table
 from pipeline import generate, validate
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
 from pipeline.features import clean_inputs
+from pipeline.paths import Paths
 from tests.spark_session import spark  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.spark

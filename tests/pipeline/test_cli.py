@@ -8,7 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipeline.cli import EXIT_CONFIG, EXIT_INPUT, app
+from pipeline.cli import app
+from pipeline.errors import EXIT_CONFIG, EXIT_INPUT
 
 runner = CliRunner()
 
@@ -34,7 +35,7 @@ def test_malformed_override_exits_with_the_config_code():
 
 
 def test_override_values_are_yaml_or_plain_text():
-    from pipeline.cli import _params
+    from pipeline.runner import params_from as _params
 
     params = _params(None, ["data.decimal=,", "data.thousands=.", "data.interactions=null",
                             "features.windows_days=[30, 60]", "data.delimiter=;"])

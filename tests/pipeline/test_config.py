@@ -8,7 +8,8 @@ import re
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_params
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
 
 
 def _write(tmp_path, tree) -> str:
@@ -278,7 +279,7 @@ def test_default_tracking_store_is_in_the_project_directory(project_dir, expecte
            if k not in ("MLFLOW_TRACKING_URI", "CHURN_PROJECT_DIR")}
     if project_dir:
         env["CHURN_PROJECT_DIR"] = project_dir
-    out = subprocess.run([sys.executable, "-c", "from pipeline.config import tracking_uri; "
+    out = subprocess.run([sys.executable, "-c", "from pipeline.tracking import tracking_uri; "
                           "print(tracking_uri())"], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == expected

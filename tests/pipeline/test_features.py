@@ -12,7 +12,8 @@ import pytest
 from features.engines.duckdb import build_features, connect
 from pipeline import features as features_stage
 from pipeline import generate, validate
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
+from pipeline.paths import Paths
 
 
 def _tiny_params(**overrides):

@@ -11,7 +11,9 @@ import pytest
 import pipeline.generate as generate
 from features.schema import CUSTOMERS, INTERACTIONS, TRANSACTIONS
 from features.simulate import GROUND_TRUTH
-from pipeline.config import Params, Paths, load_params
+from pipeline.config import load_params
+from pipeline.params import Params
+from pipeline.paths import Paths
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 

@@ -15,7 +15,9 @@ from models.stages import STAGES, assign_stages
 from pipeline import features as features_stage
 from pipeline import generate, validate
 from pipeline import labels as labels_stage
-from pipeline.config import ConfigError, Paths, load_params
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
+from pipeline.paths import Paths
 
 D = dt.date
 

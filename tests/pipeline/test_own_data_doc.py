@@ -11,7 +11,8 @@ import pandas as pd
 import yaml
 
 from pipeline import validate
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
+from pipeline.paths import Paths
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "own_data.md"
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 import pipeline.reports
 from models.stages import STAGES
-from pipeline import cli, score
+from pipeline import cli, errors, score
 from pipeline.reports import html, scoring, training
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_flow_summary_counts_stayers_movers_and_newcomers():
 
 
 def test_a_missing_evaluate_output_names_the_stage_to_run(tmp_path):
-    from pipeline.config import Paths
+    from pipeline.paths import Paths
 
     with pytest.raises(html.ReportInputError, match=r"metrics\.json is missing: run the "
                        r"evaluate stage"):
@@ -234,23 +234,23 @@ def test_churn_report_regenerates_either_report(scored_twice, trained_project, m
     dated = paths.scoring_reports / f"{previous}.html"
     dated.unlink()
     result = invoke("scoring", "--as-of", previous.isoformat())
-    assert result.exit_code == cli.EXIT_OK, result.output
+    assert result.exit_code == errors.EXIT_OK, result.output
     assert dated.exists() and f"wrote {dated}" in result.text
     assert f"as of {previous}" in paths.scoring_report.read_text(encoding="utf-8")
     result = invoke("training")
-    assert result.exit_code == cli.EXIT_OK, result.output
+    assert result.exit_code == errors.EXIT_OK, result.output
     assert paths.training_report.exists()
 
 
 def test_churn_report_exit_codes(scored_twice, monkeypatch):
     monkeypatch.setattr(pipeline.reports, "PATHS", scored_twice["paths"])
     result = invoke("scoring", "--as-of", "2020-01-01")
-    assert result.exit_code == cli.EXIT_INPUT
+    assert result.exit_code == errors.EXIT_INPUT
     assert "no scores as of 2020-01-01" in result.text
     assert scored_twice["as_of"].isoformat() in result.text  # the dates there are
-    assert invoke("scoring", "--as-of", "2024-13-45").exit_code == cli.EXIT_USAGE
-    assert invoke("training", "--as-of", "2024-01-01").exit_code == cli.EXIT_USAGE
-    assert invoke("weekly").exit_code == cli.EXIT_USAGE
+    assert invoke("scoring", "--as-of", "2024-13-45").exit_code == errors.EXIT_USAGE
+    assert invoke("training", "--as-of", "2024-01-01").exit_code == errors.EXIT_USAGE
+    assert invoke("weekly").exit_code == errors.EXIT_USAGE
 
 
 # --------------------------------------------------------------------------

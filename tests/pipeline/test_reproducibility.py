@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from pipeline import score
+from pipeline import score, scoring
+from pipeline.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -28,5 +29,5 @@ def test_scoring_twice_writes_byte_identical_parquet(trained_project, monkeypatc
 
 def test_a_malformed_source_date_epoch_is_a_config_error(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(score.ConfigError, match="SOURCE_DATE_EPOCH must be whole seconds"):
-        score.scoring_time()
+    with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH must be whole seconds"):
+        scoring.scoring_time()

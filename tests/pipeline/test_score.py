@@ -22,7 +22,7 @@ from models.risk import RISK_LABELS
 from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
 from models.stages import STAGES
 from models.value_tiers import VALUE_TIERS
-from pipeline import cli, score
+from pipeline import cli, errors, score
 from pipeline.features import feature_spec
 from pipeline.tracking import scoring_example
 
@@ -162,7 +162,7 @@ def _features_as_of(params, paths, as_of):
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        got, parts = score._feature_parts(
+        got, parts = score.features_as_of(
             params.model_copy(update={"score": params.score.model_copy(
                 update={"as_of": as_of})}), paths, Path(tmp), None)
         assert got == as_of
@@ -209,13 +209,13 @@ def invoke(*args: str):
 
 def test_exit_code_ok_and_summary(project):
     result = invoke()
-    assert result.exit_code == cli.EXIT_OK, result.output
+    assert result.exit_code == errors.EXIT_OK, result.output
     assert "scored" in result.text and "customers as of" in result.text
 
 
 def test_exit_code_for_a_missing_model(project):
     result = invoke("--model-uri", "models:/no-such-model@champion")
-    assert result.exit_code == cli.EXIT_MODEL
+    assert result.exit_code == errors.EXIT_MODEL
     assert "cannot load the model models:/no-such-model@champion" in result.text
 
 
@@ -225,7 +225,7 @@ def test_exit_code_for_a_model_of_another_feature_schema(project, tmp_path):
     schema["shoe_size"] = "double"
     other = Scorer(scorer.fitted, scorer.decisions, schema, scorer.drift)
     result = invoke("--model-uri", _save_pyfunc(other, tmp_path))
-    assert result.exit_code == cli.EXIT_MISMATCH, result.output
+    assert result.exit_code == errors.EXIT_MISMATCH, result.output
     assert "shoe_size" in result.text
 
 
@@ -235,7 +235,7 @@ def test_exit_code_for_a_model_of_other_stage_rules(project, tmp_path):
     other = Scorer(scorer.fitted, dataclasses.replace(scorer.decisions, stage_rules=rules),
                    scorer.feature_schema, scorer.drift)
     result = invoke("--model-uri", _save_pyfunc(other, tmp_path))
-    assert result.exit_code == cli.EXIT_MISMATCH, result.output
+    assert result.exit_code == errors.EXIT_MISMATCH, result.output
     assert "stages.lost_after_days" in result.text
 
 
@@ -244,7 +244,7 @@ def test_exit_code_for_drift_publishes_nothing(project):
     before = read_duckdb_scores(paths) if paths.scores_db.exists() else None
     result = invoke("--fail-on-drift", "--as-of", "2022-03-01",
                     "-S", "score.drift.threshold=0.05")
-    assert result.exit_code == cli.EXIT_DRIFT, result.output
+    assert result.exit_code == errors.EXIT_DRIFT, result.output
     assert "scores not published" in result.text
     report = json.loads(paths.score_report.read_text())
     assert report["published"] is False and report["drift"]["drifted"]
@@ -258,13 +258,13 @@ def test_exit_code_for_drift_publishes_nothing(project):
 
 def test_exit_code_for_a_date_before_any_event(project):
     result = invoke("--as-of", "1990-01-01")
-    assert result.exit_code == cli.EXIT_INPUT
+    assert result.exit_code == errors.EXIT_INPUT
     assert "not after the first event" in result.text
 
 
 def test_exit_code_for_a_malformed_date(project):
     result = invoke("--as-of", "2024-13-45")
-    assert result.exit_code == cli.EXIT_CONFIG
+    assert result.exit_code == errors.EXIT_CONFIG
     assert "score.as_of" in result.text
 
 
@@ -286,7 +286,7 @@ def test_exit_code_for_a_sink_in_use(project):
     finally:
         holder.kill()
         holder.wait()
-    assert result.exit_code == cli.EXIT_SINK, result.output
+    assert result.exit_code == errors.EXIT_SINK, result.output
     assert "in use by another process" in result.text and "waited 2 s" in result.text
     assert waited >= 2
 

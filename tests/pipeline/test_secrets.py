@@ -22,8 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline import tracking
-from pipeline.cli import EXIT_CONFIG, app
-from pipeline.config import ConfigError, load_params
+from pipeline.cli import app
+from pipeline.config import load_params
+from pipeline.errors import EXIT_CONFIG, ConfigError
 from pipeline.secrets import is_secret_key, mask_secrets, mask_url, may_show_value
 
 PASSWORD = "hunter2-Secret"

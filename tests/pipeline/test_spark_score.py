@@ -23,7 +23,7 @@ import pytest
 from features.schema import CUSTOMER_SCORES
 from pipeline import cli, score
 from pipeline import features as features_stage
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.sinks import (
     PARQUET_FILE,
     ParquetSink,
@@ -224,7 +224,8 @@ def test_engine_and_memory_limit_options_become_overrides(command, monkeypatch):
 
 
 def test_a_memory_limit_that_is_no_size_is_refused(tmp_path):
-    from pipeline.config import ConfigError, load_params
+    from pipeline.config import load_params
+    from pipeline.errors import ConfigError
 
     with pytest.raises(ConfigError, match="features.memory_limit must be a size"):
         load_params(overrides={"features.memory_limit": "lots"})

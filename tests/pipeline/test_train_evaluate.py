@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from models.fitted import predict_all, save_fitted
-from pipeline import evaluate, tracking, train
+from models.fitted import models_digest, predict_all, save_fitted
+from pipeline import datasets, evaluate, tracking, train
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_models_and_reports_are_written(project):
     for name in ("defection", "defection_rfm", "transition", "value"):
         assert (paths.models / f"{name}.txt").exists()
     assert summary["calibration"]["method"] in ("isotonic", "sigmoid")
-    saved = json.loads(paths.metrics.read_text())
+    saved = json.loads(paths.evaluation.read_text())
     assert saved["defection"]["model"]["roc_auc"] == metrics["defection"]["model"]["roc_auc"]
     for plot in ("roc", "pr", "calibration", "lift", "confusion", "feature_importance",
                  "ablation"):
@@ -68,35 +68,35 @@ def test_a_worse_challenger_is_not_promoted(project, tmp_path):
     worse = {k: v for k, v in evaluate.flat_metrics(metrics).items()}
     worse["test_defection_roc_auc"] -= 0.05
     try:
-        decision = evaluate._promote(params, summary["mlflow"]["run_id"], "1", worse, "other")
+        decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, "other")
     finally:  # _promote tagged version 1 with the made-up digest: put the real one back
         tracking.set_version_tag(params.train.registered_model, "1", "models_digest",
-                                 evaluate.models_digest(paths.models))
+                                 models_digest(paths.models))
     assert not decision["promoted"] and decision["previous_champion"] == "1"
 
 
 def test_same_models_with_new_decisions_are_promoted(project):
     params, paths, summary, metrics, uri = project
     mlflow.set_tracking_uri(uri)
-    digest = evaluate.models_digest(paths.models)
+    digest = models_digest(paths.models)
     client = MlflowClient()
     name = params.train.registered_model
     assert client.get_model_version(name, "1").tags["models_digest"] == digest
     # The same models (a policy change re-registers them): promoted whatever the metrics.
     worse = dict(evaluate.flat_metrics(metrics), test_defection_roc_auc=0.5)
-    decision = evaluate._promote(params, summary["mlflow"]["run_id"], "1", worse, digest)
+    decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, digest)
     assert decision["promoted"] and "same fitted models" in decision["reason"]
 
 
 def test_training_is_deterministic(project, tmp_path):
     params, paths, _, _, _ = project
-    frame = train.load_training_frame(paths)
-    a, _ = train.fit_models(frame, params)
-    b, _ = train.fit_models(frame, params)
+    frame = datasets.load_training_frame(paths)
+    a, _ = train.fit(frame, params)
+    b, _ = train.fit(frame, params)
     test = frame[frame["split"] == "test"]
     pa_ = predict_all(a, test, horizon_days=params.labels.horizon_days)
     pb_ = predict_all(b, test, horizon_days=params.labels.horizon_days)
     pd.testing.assert_frame_equal(pa_, pb_)
     # Byte for byte: the model files of a retraining are those of the pipeline's run.
     save_fitted(a, tmp_path)
-    assert evaluate.models_digest(tmp_path) == evaluate.models_digest(paths.models)
+    assert models_digest(tmp_path) == models_digest(paths.models)

@@ -12,7 +12,8 @@ import pytest
 from features.schema import CLEAN_TABLES, QUARANTINE
 from features.validation import InputError, bucket_of
 from pipeline import validate
-from pipeline.config import Paths, load_params
+from pipeline.config import load_params
+from pipeline.paths import Paths
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 

@@ -1,4 +1,4 @@
-"""Errors raised by validation.
+"""Errors raised by the data transforms (validation of the inputs, above all).
 
 :class:`InputError` is a problem with the inputs or their settings (the message
 says what to change in params); :class:`ReconciliationError` is a bug (counts or

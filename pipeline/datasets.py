@@ -1,0 +1,51 @@
+"""Stage outputs read back as frames: the training frame (labels joined with their
+features) that ``train`` and ``evaluate`` share, and the simulator's truth, which
+only evaluation reads."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipeline.paths import Paths
+
+
+def load_training_frame(paths: Paths) -> pd.DataFrame:
+    """Labels joined with the features of the same customer and cutoff.
+
+    Raises
+    ------
+    ValueError
+        When some labelled rows have no feature row: the label cutoffs are not
+        snapshots of the feature table.
+    """
+    con = duckdb.connect()
+    frame = con.execute(
+        "SELECT f.*, l.split, l.stage, l.next_stage, l.defected, l.future_purchases, "
+        "l.future_spend FROM read_parquet(?) l "
+        "JOIN read_parquet(?) f USING (customer_id, cutoff) "
+        "ORDER BY l.cutoff, l.customer_id",
+        [str(paths.labels_table), str(paths.features / "*.parquet")]).df()
+    n_labels = con.execute("SELECT count(*) FROM read_parquet(?)",
+                           [str(paths.labels_table)]).fetchall()[0][0]
+    if len(frame) != n_labels:
+        raise ValueError(f"{n_labels - len(frame)} labelled rows have no feature row: the "
+                         "labels and the feature table disagree on cutoffs (re-run `dvc repro`)")
+    return frame
+
+
+def oracle(paths: Paths, rows: pd.DataFrame) -> np.ndarray | None:
+    """The simulator's true defection probability for ``rows`` (``customer_id``,
+    ``cutoff``), when the truth exists and covers them."""
+    if not paths.ground_truth.exists():
+        return None
+    truth = pd.read_parquet(paths.ground_truth, columns=["customer_id", "month", "p_defect"])
+    truth["cutoff"] = pd.to_datetime(truth["month"]).dt.date
+    keys = rows[["customer_id", "cutoff"]].assign(cutoff=pd.to_datetime(rows["cutoff"]).dt.date)
+    joined = keys.merge(truth[["customer_id", "cutoff", "p_defect"]], how="left",
+                        on=["customer_id", "cutoff"])
+    if joined["p_defect"].isna().any():
+        return None  # the test cutoff is not a month start: no truth to compare with
+    return joined["p_defect"].to_numpy()
+

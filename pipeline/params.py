@@ -1,0 +1,507 @@
+"""The declaration of ``params.yaml``: every section and key, its type, default and range.
+
+One pydantic model per section (frozen, unknown keys refused), in the order of the
+file; :func:`pipeline.config.load_params` reads and validates the file into
+:class:`Params`. Stages take the section they need and pass plain values to the
+library (:mod:`pipeline.wiring`).
+
+One piece: the sections are read together (cross-section checks, the key
+suggestions of :mod:`pipeline.config` walk them), and the file mirrors
+``params.yaml`` from top to bottom so that a reader finds each key once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline.identifiers import check_identifier
+from pipeline.paths import resolve
+from pipeline.secrets import mask_url
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------
+
+
+class SizeParams(_Section):
+    customers: int = Field(gt=0)
+    days: int = Field(gt=60)
+
+
+class GenerateParams(_Section):
+    size: str = "default"
+    seed: int = 20240101
+    start_date: dt.date = dt.date(2022, 1, 1)
+    sizes: dict[str, SizeParams]
+
+    @model_validator(mode="after")
+    def _size_known(self) -> GenerateParams:
+        if self.size not in self.sizes:
+            raise ValueError(
+                f"generate.size is {self.size!r}, which is not one of generate.sizes: "
+                f"{sorted(self.sizes)}"
+            )
+        return self
+
+    @property
+    def chosen(self) -> SizeParams:
+        return self.sizes[self.size]
+
+
+class ColumnMaps(_Section):
+    """Per input table, contract column -> its name in the file. The names are only
+    compared with the file's header and quoted where they reach SQL, so any text is
+    safe; the keys must be contract columns."""
+
+    transactions: dict[str, str] = Field(default_factory=dict)
+    interactions: dict[str, str] = Field(default_factory=dict)
+    customers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _contract_columns(self) -> ColumnMaps:
+        from features.schema import INPUT_TABLES
+
+        for table in ("transactions", "interactions", "customers"):
+            mapping, names = getattr(self, table), INPUT_TABLES[table].names
+            for key in sorted(set(mapping) - set(names)):
+                near = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(
+                    f"data.columns.{table}.{key} is not a column of the {table} contract{hint}; "
+                    f"the keys are contract columns ({', '.join(names)}), each mapped to the "
+                    f"column's name in the file")
+            for key, value in mapping.items():
+                if not value.strip():
+                    raise ValueError(f"data.columns.{table}.{key} is empty: give the column's "
+                                     f"name in the file, or remove the key")
+        return self
+
+
+class DataParams(_Section):
+    transactions: str = Field(min_length=1)
+    interactions: str | None = None
+    customers: str | None = None
+    columns: ColumnMaps = Field(default_factory=ColumnMaps)
+    delimiter: str = ","
+    decimal: Literal[".", ","] = "."
+    thousands: Literal[".", ",", " ", "'"] | None = None
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    interaction_kinds: list[str] = Field(min_length=1)
+    satisfaction_range: tuple[float, float] = (1.0, 5.0)
+
+    @field_validator("interaction_kinds")
+    @classmethod
+    def _kinds_are_identifiers(cls, kinds: list[str]) -> list[str]:
+        bad = [k for k in kinds if not k.isidentifier() or k != k.lower()]
+        if bad:
+            raise ValueError(
+                f"interaction kinds become column names and must be lower-case identifiers "
+                f"(letters, digits, underscores): {bad}"
+            )
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"interaction kinds are repeated: {kinds}")
+        return kinds
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataParams:
+        lo, hi = self.satisfaction_range
+        if lo >= hi:
+            raise ValueError(f"data.satisfaction_range must be [low, high] with low < high, "
+                             f"got {list(self.satisfaction_range)}")
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(f"data.thousands and data.decimal are both {self.decimal!r}")
+        if len(self.delimiter) != 1:
+            raise ValueError(f"data.delimiter must be one character, got {self.delimiter!r}")
+        if self.delimiter in ('"', "\n", "\r"):
+            raise ValueError(f"data.delimiter cannot be a double quote or a line break, got "
+                             f"{self.delimiter!r}")
+        if self.timestamp_format is not None:
+            _check_timestamp_format(self.timestamp_format)
+        try:
+            import zoneinfo
+
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"data.timezone {self.timezone!r} is not a known time zone "
+                             f"(use an IANA name such as 'Europe/Paris' or 'UTC')") from err
+        return self
+
+    def path(self, table: str) -> Path | None:
+        value = getattr(self, table)
+        return None if value is None else resolve(value)
+
+
+def _check_timestamp_format(fmt: str) -> None:
+    """Refuse a strptime format that DuckDB (which parses the timestamps) cannot use."""
+    import re
+
+    import duckdb
+
+    example = "e.g. '%d/%m/%Y %H:%M' or '%Y-%m-%dT%H:%M:%S%z'"
+    if not re.search(r"%-?[Yy]", fmt):
+        raise ValueError(f"data.timestamp_format {fmt!r} has no year (%Y or %y); {example}")
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT try_strptime('', $fmt)", {"fmt": fmt}).fetchall()
+    except duckdb.Error as err:
+        reason = str(err).splitlines()[0].split(": ", 1)[-1]
+        raise ValueError(f"data.timestamp_format {fmt!r} is not a format DuckDB can parse "
+                         f"({reason}); {example}") from None
+    finally:
+        con.close()
+
+
+class ValidateParams(_Section):
+    max_future_days: int = Field(default=1, ge=0)
+    min_timestamp: dt.date = dt.date(1990, 1, 1)
+    memory_limit: str | None = "1GB"
+    threads: int | None = Field(default=None, gt=0)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
+            raise ValueError(f"validate.memory_limit must be a size such as '2GB' or '512MiB', "
+                             f"got {value!r}")
+        return value
+
+
+def _check_memory_size(key: str, value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
+        raise ValueError(f"{key} must be a size such as '2GB' or '512MiB', got {value!r}")
+    return value
+
+
+class SparkParams(_Section):
+    """The Spark engine's session (``features.engine: spark``): master and memory.
+
+    The environment variable ``SPARK_MASTER`` wins over ``master``; under
+    ``spark-submit`` the session it started is used as it is."""
+
+    master: str = "local[*]"
+    driver_memory: str | None = "2g"
+    executor_memory: str | None = None
+    shuffle_partitions: int | None = Field(default=None, gt=0)
+    conf: dict[str, str] = Field(default_factory=dict)  # any other spark.* setting
+
+
+class FeaturesParams(_Section):
+    windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365], min_length=1)
+    trend_days: int = Field(default=90, gt=0)
+    resolution_kinds: list[str] = Field(default_factory=lambda: ["complaint", "support_ticket"])
+    snapshot_frequency: str = "MS"
+    first_snapshot: dt.date | None = None
+    last_snapshot: dt.date | None = None
+    events_per_chunk: int = Field(default=2_000_000, gt=0)
+    workers: int = Field(default=2, gt=0)
+    memory_limit: str | None = None
+    threads: int | None = Field(default=None, gt=0)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkParams = Field(default_factory=SparkParams)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        return _check_memory_size("features.memory_limit", value)
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows_sorted(cls, windows: list[int]) -> list[int]:
+        if any(w <= 0 for w in windows) or len(set(windows)) != len(windows):
+            raise ValueError(f"windows must be distinct positive day counts, got {windows}")
+        return sorted(windows)
+
+    @field_validator("snapshot_frequency")
+    @classmethod
+    def _frequency_known(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(value)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a pandas offset alias (e.g. 'MS', '30D', "
+                             f"'W-MON')") from err
+        return value
+
+    @model_validator(mode="after")
+    def _snapshots(self) -> FeaturesParams:
+        if (self.first_snapshot and self.last_snapshot
+                and self.first_snapshot > self.last_snapshot):
+            raise ValueError(f"features.first_snapshot ({self.first_snapshot}) is after "
+                             f"features.last_snapshot ({self.last_snapshot})")
+        return self
+
+
+class StagesParams(_Section):
+    """Thresholds of the lifecycle stage rules (``models.stages.StageRules``)."""
+
+    lost_after_days: int = Field(default=365, gt=0)
+    dormant_after_days: int = Field(default=120, gt=0)
+    at_risk_gap_factor: float = Field(default=3.0, ge=1.0)
+    core_min_purchases: int = Field(default=4, ge=2)
+    core_min_tenure_days: int = Field(default=180, ge=0)
+    reactivated_window_days: int = Field(default=90, gt=0)
+    min_usual_gap_days: int = Field(default=7, gt=0)
+
+    @model_validator(mode="after")
+    def _dormant_before_lost(self) -> StagesParams:
+        if self.dormant_after_days >= self.lost_after_days:
+            raise ValueError(f"stages.dormant_after_days ({self.dormant_after_days}) must be "
+                             f"below stages.lost_after_days ({self.lost_after_days})")
+        return self
+
+
+class LabelsParams(_Section):
+    horizon_days: int = Field(default=90, gt=0)
+    min_history_days: int = Field(default=365, ge=0)
+    n_validation: int = Field(default=1, ge=0)
+    n_test: int = Field(default=1, ge=1)
+    train_cutoffs: list[dt.date] | None = None
+    validation_cutoffs: list[dt.date] | None = None
+    test_cutoffs: list[dt.date] | None = None
+
+    @model_validator(mode="after")
+    def _explicit_plan_complete(self) -> LabelsParams:
+        given = {name: getattr(self, f"{name}_cutoffs") is not None
+                 for name in ("train", "validation", "test")}
+        if any(given.values()) and not all(given.values()):
+            missing = [f"labels.{name}_cutoffs" for name, ok in given.items() if not ok]
+            raise ValueError(f"an explicit split plan needs train, validation and test cutoffs "
+                             f"(validation may be []); missing: {missing}")
+        if given["train"] and (not self.train_cutoffs or not self.test_cutoffs):
+            raise ValueError("labels.train_cutoffs and labels.test_cutoffs must not be empty")
+        return self
+
+    @property
+    def explicit(self) -> bool:
+        """Whether params give the cutoffs (otherwise they are chosen from the data)."""
+        return self.train_cutoffs is not None
+
+
+class LightGBMSection(_Section):
+    """LightGBM hyper-parameters shared by the three models (``models.train.LightGBMParams``)."""
+
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2)
+    min_child_samples: int = Field(default=50, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_freq: int = Field(default=1, ge=0)
+    lambda_l2: float = Field(default=1.0, ge=0)
+    num_boost_round: int = Field(default=2000, ge=1)
+    early_stopping_rounds: int = Field(default=100, ge=1)
+    seed: int = 42
+    num_threads: int = Field(default=2, ge=1)
+
+
+class TrainParams(_Section):
+    lightgbm: LightGBMSection = Field(default_factory=LightGBMSection)
+    calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
+    bgnbd_features: Literal["auto", "always", "never"] = "auto"
+    experiment: str = Field(default="lifecycle-churn", min_length=1)
+    registered_model: str = "lifecycle-churn"
+
+    @field_validator("registered_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        # The name goes into models:/<name>@<alias> and models:/<name>/<version>.
+        if not value.strip() or any(c in value for c in "/@:"):
+            raise ValueError(f"must be a non-empty name without '/', "
+                             f"'@' or ':' (it is written in models:/<name>@champion URIs), "
+                             f"got {value!r}")
+        return value
+
+
+class PromotionParams(_Section):
+    """When a challenger becomes champion: better on ``metric`` by ``min_improvement``
+    on the test snapshot, and no worse on ``guard_metric`` by more than ``guard_tolerance``."""
+
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    min_improvement: float = Field(default=0.0, ge=0)
+    guard_metric: Literal["log_loss", "brier", "ece"] = "log_loss"
+    guard_tolerance: float = Field(default=0.005, ge=0)
+
+
+class EvaluateParams(_Section):
+    bootstrap_samples: int = Field(default=1000, ge=100)
+    seed: int = 0
+    promotion: PromotionParams = Field(default_factory=PromotionParams)
+
+
+class RiskBandsParams(_Section):
+    """Thresholds of the risk labels (``models.actions.RiskBands``): where each label starts."""
+
+    medium: float = Field(default=0.3, gt=0, lt=1)
+    high: float = Field(default=0.5, gt=0, lt=1)
+    critical: float = Field(default=0.75, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> RiskBandsParams:
+        if not self.medium < self.high < self.critical:
+            raise ValueError(f"score.risk_bands must increase strictly (medium < high < "
+                             f"critical), got {self.medium}, {self.high}, {self.critical}")
+        return self
+
+
+class ValueTiersParams(_Section):
+    """How predicted value is cut into tiers (``models.actions.ValueTiers``)."""
+
+    method: Literal["quantile", "absolute"] = "quantile"
+    cuts: tuple[float, float] = (0.5, 0.8)
+    rank_prospects_separately: bool = True  # quantile only; ignored with absolute cuts
+
+    @model_validator(mode="after")
+    def _cuts(self) -> ValueTiersParams:
+        low, high = self.cuts
+        if not low < high:
+            raise ValueError(f"score.value_tiers.cuts must increase strictly, got "
+                             f"{list(self.cuts)}")
+        if self.method == "quantile" and not (low > 0 and high < 1):
+            raise ValueError(f"score.value_tiers.cuts are population shares with method "
+                             f"'quantile' and must lie strictly between 0 and 1, got "
+                             f"{list(self.cuts)}")
+        return self
+
+
+class PolicyRuleParams(_Section):
+    """One rule of the action policy (``models.actions.PolicyRule``)."""
+
+    name: str = Field(min_length=1)
+    stage: str | list[str]
+    risk: str | list[str]
+    value: str | list[str]
+    action: str
+    why: str = Field(min_length=1)
+
+
+def _default_policy() -> list[PolicyRuleParams]:
+    from models.actions import DEFAULT_RULES
+
+    return [PolicyRuleParams.model_validate(rule) for rule in DEFAULT_RULES]
+
+
+class DriftParams(_Section):
+    """The drift check of scoring: population stability index against the training
+    reference (``models.drift``)."""
+
+    bins: int = Field(default=10, ge=2, le=100)
+    threshold: float = Field(default=0.2, gt=0)
+
+
+class PostgresSinkParams(_Section):
+    """Where the PostgreSQL sink writes. The URL (SQLAlchemy form, e.g.
+    ``postgresql+psycopg://user:password@host:5432/db``) may instead come from the
+    environment variable ``CHURN_POSTGRES_URL``, which wins; no URL: no PostgreSQL sink."""
+
+    url: str | None = Field(default=None, repr=False)
+    db_schema: str = Field(default="public", alias="schema")
+    table: str = "customer_scores"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("postgresql://", "postgresql+", "postgres://")):
+            raise ValueError(f"must be a PostgreSQL URL such as "
+                             f"postgresql+psycopg://user@host:5432/db, got {mask_url(value)!r}")
+        if mask_url(value) != value:
+            # params.yaml is versioned, and dvc.lock records the score params.
+            raise ValueError(
+                f"holds a password ({mask_url(value)}); params.yaml "
+                f"and dvc.lock are versioned: put the URL with its password in the environment "
+                f"variable CHURN_POSTGRES_URL instead, or leave the password out of the URL "
+                f"and give it to PostgreSQL through PGPASSWORD or ~/.pgpass")
+        return value
+
+    @field_validator("db_schema", "table")
+    @classmethod
+    def _identifier(cls, value: str, info: Any) -> str:
+        what = "schema" if info.field_name == "db_schema" else "table"
+        return check_identifier(value, what)
+
+    @property
+    def resolved_url(self) -> str | None:
+        return os.environ.get("CHURN_POSTGRES_URL") or self.url
+
+
+class SinksParams(_Section):
+    """The sinks the scores go to: the Parquet dataset and the DuckDB file by default."""
+
+    parquet: bool = True
+    duckdb: bool = True
+    postgres: PostgresSinkParams = Field(default_factory=PostgresSinkParams)
+    # How long a write waits for a DuckDB file another process holds open.
+    lock_timeout_seconds: float = Field(default=60.0, ge=0)
+
+
+class ScoreParams(_Section):
+    as_of: dt.date | None = None  # null: the day after the last event of the clean tables
+    model_uri: str | None = None  # null: models:/<train.registered_model>@champion
+    chunk_rows: int = Field(default=100_000, ge=1_000)
+    workers: int = Field(default=2, ge=1)
+    reason_method: Literal["path", "treeshap"] = "path"
+    drift: DriftParams = Field(default_factory=DriftParams)
+    sinks: SinksParams = Field(default_factory=SinksParams)
+    risk_bands: RiskBandsParams = Field(default_factory=RiskBandsParams)
+    value_tiers: ValueTiersParams = Field(default_factory=ValueTiersParams)
+    policy: list[PolicyRuleParams] = Field(default_factory=_default_policy)
+
+    @field_validator("model_uri")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value is not None and mask_url(value) != value:
+            raise ValueError(f"holds a password ({mask_url(value)}); it would be written to "
+                             f"reports/score.json and MLflow: give the registry's credentials "
+                             f"through MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+        return value
+
+    @model_validator(mode="after")
+    def _policy_complete(self) -> ScoreParams:
+        # Every (stage, risk, value tier) must get exactly one action: checked on load.
+        from models.actions import ActionPolicy, PolicyError
+
+        try:
+            ActionPolicy.from_rules([rule.model_dump() for rule in self.policy])
+        except PolicyError as err:
+            raise ValueError(f"score.policy: {err}") from None
+        return self
+
+
+class Params(_Section):
+    generate: GenerateParams
+    data: DataParams
+    validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
+    features: FeaturesParams = Field(default_factory=FeaturesParams)
+    stages: StagesParams = Field(default_factory=StagesParams)
+    labels: LabelsParams = Field(default_factory=LabelsParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    score: ScoreParams = Field(default_factory=ScoreParams)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        unknown = set(self.features.resolution_kinds) - set(self.data.interaction_kinds)
+        if unknown:
+            raise ValueError(
+                f"features.resolution_kinds names kinds that are not in data.interaction_kinds: "
+                f"{sorted(unknown)}"
+            )
+        return self
+

@@ -1,0 +1,56 @@
+"""Params into the settings of the models: stage rules, LightGBM, the split plan and the
+promotion rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from models.lgbm import LightGBMParams
+from models.promotion import PromotionRule
+from models.split_plan import SplitPlan, choose_cutoffs, plan_from_cutoffs
+from models.stages import StageRules
+from pipeline.errors import ConfigError
+from pipeline.params import Params
+
+
+def stage_rules(params: Params) -> StageRules:
+    """The stage thresholds of params ``stages``."""
+    return StageRules(**params.stages.model_dump())
+
+
+def lightgbm_params(params: Params) -> LightGBMParams:
+    """LightGBM hyper-parameters from params ``train.lightgbm``."""
+    return LightGBMParams(**params.train.lightgbm.model_dump())
+
+
+def promotion_rule(params: Params) -> PromotionRule:
+    """When a challenger becomes champion (params ``evaluate.promotion``)."""
+    p = params.evaluate.promotion
+    return PromotionRule(metric=p.metric, min_improvement=p.min_improvement,
+                         guard_metric=p.guard_metric, guard_tolerance=p.guard_tolerance)
+
+
+def split_plan(params: Params, first_event: dt.date, last_event: dt.date) -> SplitPlan:
+    """The split plan: explicit from params ``labels.*_cutoffs``, else chosen from the data.
+
+    Raises
+    ------
+    ConfigError
+        If the explicit plan leaks or is not observed, or the data is too short for
+        an automatic plan (the message names the dates or the days needed).
+    """
+    lab = params.labels
+    try:
+        if lab.explicit:
+            return plan_from_cutoffs(lab.train_cutoffs or [], lab.validation_cutoffs or [],
+                                     lab.test_cutoffs or [], horizon_days=lab.horizon_days,
+                                     first_event=first_event, last_event=last_event)
+        return choose_cutoffs(first_event, last_event, horizon_days=lab.horizon_days,
+                              frequency=params.features.snapshot_frequency,
+                              min_history_days=lab.min_history_days, n_test=lab.n_test,
+                              n_validation=lab.n_validation,
+                              first=params.features.first_snapshot)
+    except ValueError as err:
+        where = ("labels.train_cutoffs / validation_cutoffs / test_cutoffs" if lab.explicit
+                 else "labels (automatic split)")
+        raise ConfigError(f"{where}: {err}") from None
