@@ -45,7 +45,7 @@ from features.engines.duckdb import build_features, connect  # noqa: E402
 from features.schema import N_PARTITIONS  # noqa: E402
 from features.spec import FeatureSpec  # noqa: E402
 from pipeline.config import FeaturesParams  # noqa: E402
-from pipeline.features import partitions_per_chunk  # noqa: E402
+from pipeline.engine import partitions_per_chunk  # noqa: E402
 
 KINDS = ("support_ticket", "complaint", "survey", "email_open", "web_visit", "call")
 

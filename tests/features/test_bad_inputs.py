@@ -39,8 +39,9 @@ from features.engines.duckdb import build_features, connect
 from features.validation import InputError, TextFormat, validate_inputs
 from pipeline import features as features_stage
 from pipeline import validate as validate_stage
-from pipeline.cli import EXIT_INPUT, EXIT_OK, app
+from pipeline.cli import app
 from pipeline.config import load_params
+from pipeline.errors import EXIT_INPUT, EXIT_OK
 from pipeline.paths import Paths
 from tests.features.test_validation import CHECKS, GOOD_TX, NOW, TX_HEADER, validate
 
@@ -513,7 +514,7 @@ def _project(folder: Path, transactions: str, **overrides: Any):
 def _features_at(params, paths: Paths, folder: Path, cutoffs: list[dt.date]) -> pd.DataFrame:
     out = folder / "features"
     out.mkdir()
-    build_features(connect(), clean=features_stage.clean_inputs(paths), cutoffs=cutoffs,
+    build_features(connect(), clean=paths.clean_inputs(), cutoffs=cutoffs,
                    spec=features_stage.feature_spec(params), out_dir=out)
     if not any(out.glob("*.parquet")):
         return pd.DataFrame(columns=["customer_id", "cutoff", "frequency"])

@@ -26,7 +26,6 @@ from features.rfm_scores import rfm_edges
 from features.spec import FeatureSpec, feature_table
 from pipeline import generate, validate
 from pipeline.config import load_params
-from pipeline.features import clean_inputs
 from pipeline.paths import Paths
 from tests.spark_session import spark  # noqa: F401  (the fixture)
 
@@ -59,7 +58,7 @@ def tiny_clean(tmp_path_factory) -> dict[str, Path]:
            for t in ("transactions", "interactions", "customers")}})
     generate.main(params, paths)
     validate.main(params, paths)
-    return clean_inputs(paths)
+    return paths.clean_inputs()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from features.validation import RULES
 from models.labels import LABELS
 from pipeline.config import load_params
 from pipeline.docs import DICTIONARY, render_dictionary
-from pipeline.features import feature_spec
+from pipeline.wiring.features import feature_spec
 
 
 def test_committed_dictionary_is_up_to_date():

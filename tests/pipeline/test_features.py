@@ -11,7 +11,7 @@ import pytest
 
 from features.engines.duckdb import build_features, connect
 from pipeline import features as features_stage
-from pipeline import generate, validate
+from pipeline import engine, generate, validate
 from pipeline.config import load_params
 from pipeline.paths import Paths
 
@@ -49,7 +49,7 @@ def test_stage_writes_features_and_report(tiny):
 
 def test_chunking_and_workers_do_not_change_any_value(tiny, tmp_path):
     params, paths = tiny
-    clean = features_stage.clean_inputs(paths)
+    clean = paths.clean_inputs()
     spec = features_stage.feature_spec(params)
     cutoffs = [dt.date(2023, 6, 1), dt.date(2024, 1, 1), dt.date(2024, 12, 1)]
     outs = []
@@ -74,12 +74,12 @@ def test_chunks_hold_about_events_per_chunk_and_keep_every_worker_busy(
     from features.engines.duckdb import chunks
 
     _, paths = tiny
-    clean = features_stage.clean_inputs(paths)
+    clean = paths.clean_inputs()
     con = duckdb.connect()
     events = sum(con.execute("SELECT count(*) FROM read_parquet(?)",
                              [str(clean[t])]).fetchall()[0][0]
                  for t in ("transactions", "interactions"))
-    per_chunk = features_stage.partitions_per_chunk(
+    per_chunk = engine.partitions_per_chunk(
         con, clean, events_per_chunk or -(-events // 5), workers)
     assert len(chunks(per_chunk)) == expected_chunks
 
@@ -92,18 +92,18 @@ def test_events_after_the_cutoffs_change_nothing_end_to_end(tiny, tmp_path):
     full_out, cut_out = tmp_path / "full", tmp_path / "cut"
     full_out.mkdir()
     cut_out.mkdir()
-    build_features(connect(), clean=features_stage.clean_inputs(paths), cutoffs=cutoffs,
+    build_features(connect(), clean=paths.clean_inputs(), cutoffs=cutoffs,
                    spec=spec, out_dir=full_out)
     cut = Paths(tmp_path / "cutproject")
     cut.clean.mkdir(parents=True)
     con = duckdb.connect()
-    for name, path in features_stage.clean_inputs(paths).items():
+    for name, path in paths.clean_inputs().items():
         time_col = {"transactions": "timestamp", "interactions": "timestamp",
                     "customers": "signup_date"}.get(name)
         where = f"WHERE {time_col} IS NULL OR {time_col} < DATE '2023-09-01'" if time_col else ""
         con.execute(f"COPY (SELECT * FROM read_parquet(?) {where}) TO '{cut.clean / path.name}' "
                     "(FORMAT parquet)", [str(path)])
-    build_features(connect(), clean=features_stage.clean_inputs(cut), cutoffs=cutoffs,
+    build_features(connect(), clean=cut.clean_inputs(), cutoffs=cutoffs,
                    spec=spec, out_dir=cut_out)
     full, short = _read(full_out), _read(cut_out)
     # RFM scores compare customers with each other at each cutoff, and are equal too.

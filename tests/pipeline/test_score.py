@@ -23,8 +23,8 @@ from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
 from models.stages import STAGES
 from models.value_tiers import VALUE_TIERS
 from pipeline import cli, errors, score
-from pipeline.features import feature_spec
 from pipeline.tracking import scoring_example
+from pipeline.wiring.features import feature_spec
 
 pytestmark = pytest.mark.slow
 
@@ -231,7 +231,7 @@ def test_exit_code_for_a_model_of_another_feature_schema(project, tmp_path):
 
 def test_exit_code_for_a_model_of_other_stage_rules(project, tmp_path):
     scorer = Scorer.load(project[1].scorer)
-    rules = dataclasses.replace(scorer.decisions.stage_rules, lost_after_days=400)
+    rules = scorer.decisions.stage_rules.model_copy(update={"lost_after_days": 400})
     other = Scorer(scorer.fitted, dataclasses.replace(scorer.decisions, stage_rules=rules),
                    scorer.feature_schema, scorer.drift)
     result = invoke("--model-uri", _save_pyfunc(other, tmp_path))
