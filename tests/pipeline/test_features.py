@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.engines.duckdb import build_features, connect
-from pipeline import features as features_stage
 from pipeline import engine, generate, validate
+from pipeline import features as features_stage
 from pipeline.config import load_params
 from pipeline.paths import Paths
 
