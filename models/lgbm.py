@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from models.design import _category_list
+from models.lgbm_params import LightGBMParams
 from models.stages import STAGES
 
 __all__ = [
@@ -64,96 +65,8 @@ TWEEDIE_VARIANCE_POWER = 1.5
 
 
 # --------------------------------------------------------------------------
-# Parameters and the trained model
+# The trained model
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LightGBMParams:
-    """Hyper-parameters shared by the three models.
-
-    The defaults suit a few hundred thousand training rows: a small learning
-    rate with many rounds and early stopping, leaves of at least 50 rows so
-    that no split follows a handful of customers, and row and feature
-    subsampling for variance.
-
-    Parameters
-    ----------
-    learning_rate
-        Shrinkage of each tree.
-    num_leaves
-        Maximum number of leaves per tree.
-    min_child_samples
-        Minimum number of rows in a leaf (LightGBM ``min_data_in_leaf``).
-    feature_fraction
-        Share of the features drawn for each tree, in ``(0, 1]``.
-    bagging_fraction
-        Share of the rows drawn for each bagging round, in ``(0, 1]``.
-    bagging_freq
-        Re-draw the rows every this many iterations; 0 disables bagging.
-    lambda_l2
-        L2 penalty on leaf values.
-    num_boost_round
-        Maximum number of boosting rounds (trees per class).
-    early_stopping_rounds
-        Stop when the metric on the stop set has not improved for this many rounds.
-    seed
-        Seed of every random choice LightGBM makes.
-    num_threads
-        Threads used by LightGBM. Part of the reproducibility contract: results
-        are byte-identical for the same seed *and* the same thread count.
-    """
-
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 50
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
-    bagging_freq: int = 1
-    lambda_l2: float = 1.0
-    num_boost_round: int = 2000
-    early_stopping_rounds: int = 100
-    seed: int = 42
-    num_threads: int = 2
-
-    def __post_init__(self) -> None:
-        checks = {
-            "learning_rate": self.learning_rate > 0,
-            "num_leaves": self.num_leaves >= 2,
-            "min_child_samples": self.min_child_samples >= 1,
-            "feature_fraction": 0 < self.feature_fraction <= 1,
-            "bagging_fraction": 0 < self.bagging_fraction <= 1,
-            "bagging_freq": self.bagging_freq >= 0,
-            "lambda_l2": self.lambda_l2 >= 0,
-            "num_boost_round": self.num_boost_round >= 1,
-            "early_stopping_rounds": self.early_stopping_rounds >= 1,
-            "num_threads": self.num_threads >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError("LightGBMParams: invalid "
-                             + ", ".join(f"{n}={getattr(self, n)!r}" for n in bad))
-
-    def booster_params(self) -> dict[str, Any]:
-        """Parameters for :func:`lightgbm.train`, without the objective.
-
-        Uses LightGBM's canonical names, and always adds ``deterministic``,
-        ``force_row_wise`` and ``verbosity=-1``.
-        """
-        return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples,
-            "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": self.bagging_freq,
-            "lambda_l2": self.lambda_l2,
-            "seed": self.seed,
-            "num_threads": self.num_threads,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbosity": -1,
-        }
 
 
 @dataclass(frozen=True, eq=False)

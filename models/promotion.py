@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 #: Metrics where lower is better; the others (AUCs) are better higher.
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
 
 
-@dataclass(frozen=True)
-class PromotionRule:
+class PromotionRule(BaseModel):
     """Promote when ``metric`` improves by at least ``min_improvement`` and
     ``guard_metric`` does not get worse by more than ``guard_tolerance``.
 
     Both are read from the defection model's test metrics, named
-    ``test_defection_<metric>``.
+    ``test_defection_<metric>``: a discrimination metric (an AUC) decides, a
+    calibration metric guards. The declaration of ``evaluate.promotion`` in
+    ``params.yaml``; ``min_improvement`` and ``guard_tolerance`` are at least 0.
     """
 
-    metric: str = "roc_auc"
-    min_improvement: float = 0.0
-    guard_metric: str = "log_loss"
-    guard_tolerance: float = 0.005
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    min_improvement: StrictFloat = Field(default=0.0, ge=0)
+    guard_metric: Literal["log_loss", "brier", "ece"] = "log_loss"
+    guard_tolerance: StrictFloat = Field(default=0.005, ge=0)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ arrays; the scoring stage reads the thresholds from ``params.yaml``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationInfo, field_validator
 
 __all__ = [
     "RISK_DTYPE",
@@ -32,8 +31,7 @@ RISK_LABELS: tuple[str, ...] = ("low", "medium", "high", "critical")
 RISK_DTYPE = pd.CategoricalDtype(list(RISK_LABELS), ordered=True)
 
 
-@dataclass(frozen=True)
-class RiskBands:
+class RiskBands(BaseModel):
     """Thresholds of the risk labels on the calibrated defection probability ``p``.
 
     Each field is the probability from which its label starts (``p`` below
@@ -52,6 +50,8 @@ class RiskBands:
     outcome; below 0.3 the usual rhythm of repeat buyers explains the residual
     risk.
 
+    The declaration of ``score.risk_bands`` in ``params.yaml``.
+
     Parameters
     ----------
     medium, high, critical
@@ -61,31 +61,29 @@ class RiskBands:
 
     Raises
     ------
-    ValueError
-        Naming the field and its value, when a threshold is not a number in
-        (0, 1) or the thresholds do not increase strictly.
+    pydantic.ValidationError
+        (a ``ValueError``) naming the field and its value, when a threshold is
+        not a number in (0, 1) or the thresholds do not increase strictly.
     """
 
-    medium: float = 0.3
-    high: float = 0.5
-    critical: float = 0.75
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        for name in ("medium", "high", "critical"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, Real)
-                    or not 0 < float(value) < 1):
-                raise ValueError(
-                    f"RiskBands.{name} must be a probability strictly between 0 and 1, "
-                    f"got {value!r}"
-                )
-        for lower, upper in (("medium", "high"), ("high", "critical")):
-            if getattr(self, upper) <= getattr(self, lower):
-                raise ValueError(
-                    f"RiskBands thresholds must increase strictly (medium < high < critical): "
-                    f"{upper} ({getattr(self, upper)}) is not above {lower} "
-                    f"({getattr(self, lower)})"
-                )
+    medium: StrictFloat = Field(default=0.3, gt=0, lt=1, allow_inf_nan=False)
+    # Validated also when left at their defaults: each is compared with the one below.
+    high: StrictFloat = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False,
+                              validate_default=True)
+    critical: StrictFloat = Field(default=0.75, gt=0, lt=1, allow_inf_nan=False,
+                                  validate_default=True)
+
+    @field_validator("high", "critical")
+    @classmethod
+    def _increasing(cls, value: float, info: ValidationInfo) -> float:
+        lower = "medium" if info.field_name == "high" else "high"
+        below = info.data.get(lower)  # absent when it failed its own checks
+        if below is not None and not value > below:
+            raise ValueError(f"thresholds must increase strictly (medium < high < critical): "
+                             f"{info.field_name} ({value}) is not above {lower} ({below})")
+        return value
 
     @property
     def thresholds(self) -> tuple[float, float, float]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +105,8 @@ class Decisions:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "stage_rules": asdict(self.stage_rules),
-            "risk_bands": asdict(self.risk_bands),
+            "stage_rules": self.stage_rules.model_dump(),
+            "risk_bands": self.risk_bands.model_dump(),
             "value_cuts": self.value_cuts.to_dict(),
             "policy": [rule.to_dict() for rule in self.policy.rules],
             "horizon_days": self.horizon_days,

@@ -13,11 +13,17 @@ like.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from numbers import Real
-
 import numpy as np
 import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 __all__ = ["REQUIRED_COLUMNS", "STAGES", "STAGE_DTYPE", "StageRules", "assign_stages"]
 
@@ -46,9 +52,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class StageRules:
+class StageRules(BaseModel):
     """Every threshold of the stage rules (defaults of the domain model).
+
+    The declaration of the ``stages`` section of ``params.yaml``: the defaults and
+    ranges below are the ones the pipeline validates the file with.
 
     Durations are whole days between the day of a purchase and the cutoff, as
     in the feature table: ``recency_days == 1`` is a purchase the day before.
@@ -79,44 +87,31 @@ class StageRules:
 
     Raises
     ------
-    ValueError
-        When a threshold is not a number, out of range, or inconsistent with another.
+    pydantic.ValidationError
+        (a ``ValueError``) naming the field, when a threshold is not a whole
+        number of days (``at_risk_gap_factor``: a finite number), out of range,
+        or inconsistent with another.
     """
 
-    lost_after_days: float = 365
-    dormant_after_days: float = 120
-    at_risk_gap_factor: float = 3.0
-    core_min_purchases: int = 4
-    core_min_tenure_days: float = 180
-    reactivated_window_days: float = 90
-    min_usual_gap_days: float = 7
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
-                raise ValueError(f"StageRules.{name} must be a finite number, got {value!r}")
-        positive = ("lost_after_days", "dormant_after_days", "reactivated_window_days",
-                    "min_usual_gap_days")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"StageRules.{name} must be positive, got {getattr(self, name)}")
-        if self.core_min_tenure_days < 0:
-            raise ValueError(f"StageRules.core_min_tenure_days must be >= 0, got "
-                             f"{self.core_min_tenure_days}")
-        if self.dormant_after_days >= self.lost_after_days:
-            raise ValueError(
-                f"StageRules.dormant_after_days ({self.dormant_after_days}) must be below "
-                f"lost_after_days ({self.lost_after_days}): a one-time buyer is at_risk "
-                "before it is lost"
-            )
-        if self.at_risk_gap_factor < 1:
-            raise ValueError(
-                f"StageRules.at_risk_gap_factor must be >= 1, got {self.at_risk_gap_factor}: "
-                "a customer is at_risk only once its usual gap is exceeded"
-            )
-        if self.core_min_purchases < 2 or int(self.core_min_purchases) != self.core_min_purchases:
-            raise ValueError(f"StageRules.core_min_purchases must be a whole number >= 2 (core "
-                             f"customers are repeat buyers), got {self.core_min_purchases}")
+    lost_after_days: StrictInt = Field(default=365, gt=0)
+    # Validated also when left at its default: the check reads lost_after_days.
+    dormant_after_days: StrictInt = Field(default=120, gt=0, validate_default=True)
+    at_risk_gap_factor: StrictFloat = Field(default=3.0, ge=1.0, allow_inf_nan=False)
+    core_min_purchases: StrictInt = Field(default=4, ge=2)
+    core_min_tenure_days: StrictInt = Field(default=180, ge=0)
+    reactivated_window_days: StrictInt = Field(default=90, gt=0)
+    min_usual_gap_days: StrictInt = Field(default=7, gt=0)
+
+    @field_validator("dormant_after_days")
+    @classmethod
+    def _dormant_before_lost(cls, value: int, info: ValidationInfo) -> int:
+        lost = info.data.get("lost_after_days")  # absent when it failed its own checks
+        if lost is not None and value >= lost:
+            raise ValueError(f"dormant_after_days ({value}) must be below lost_after_days "
+                             f"({lost}): a one-time buyer is at_risk before it is lost")
+        return value
 
 
 def assign_stages(features: pd.DataFrame, rules: StageRules) -> pd.Series:

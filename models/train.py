@@ -23,13 +23,13 @@ from models.bgnbd_features import BGNBD_FEATURES, BGNBDBaseline, with_bgnbd_feat
 from models.calibration import ProbabilityCalibrator, split_for_calibration
 from models.design import FeatureFrame, feature_columns
 from models.lgbm import (
-    LightGBMParams,
     TrainedModel,
     predict_defection,
     train_defection,
     train_transition,
     train_value,
 )
+from models.lgbm_params import LightGBMParams
 from models.stages import STAGES
 
 #: Feature families of the "RFM only" ablation model: purchases, and nothing the

@@ -69,7 +69,7 @@ def check_compatible(scorer: Scorer, params: Params) -> None:
     bundled = scorer.decisions.stage_rules
     wanted = stage_rules(params)
     problems += [f"stages.{k}: the model has {v!r}, params say {getattr(wanted, k)!r}"
-                 for k, v in vars(bundled).items() if getattr(wanted, k) != v]
+                 for k, v in bundled.model_dump().items() if getattr(wanted, k) != v]
     if problems:
         raise ModelMismatchError(
             "the model does not fit these params (" + "; ".join(problems) + "). Score with the "

@@ -5,6 +5,13 @@ file; :func:`pipeline.config.load_params` reads and validates the file into
 :class:`Params`. Stages take the section they need and pass plain values to the
 library (:mod:`pipeline.wiring`).
 
+Four sections are the library's value objects themselves, declared (defaults,
+ranges, cross-field checks) once where they are used: ``stages`` is
+:class:`models.stages.StageRules`, ``train.lightgbm`` is
+:class:`models.lgbm.LightGBMParams`, ``evaluate.promotion`` is
+:class:`models.promotion.PromotionRule` and ``score.risk_bands`` is
+:class:`models.risk.RiskBands`.
+
 One piece: the sections are read together (cross-section checks, the key
 suggestions of :mod:`pipeline.config` walk them), and the file mirrors
 ``params.yaml`` from top to bottom so that a reader finds each key once.
@@ -20,6 +27,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.lgbm_params import LightGBMParams
+from models.promotion import PromotionRule
+from models.risk import RiskBands
+from models.stages import StageRules
 from pipeline.identifiers import check_identifier
 from pipeline.paths import resolve
 from pipeline.secrets import mask_url
@@ -163,6 +174,21 @@ def _check_timestamp_format(fmt: str) -> None:
         con.close()
 
 
+def _check_memory_size(key: str, value: str | None) -> str | None:
+    """Refuse a DuckDB memory cap that is not a size such as ``2GB`` or ``512MiB``."""
+    import re
+
+    if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
+        raise ValueError(f"{key} must be a size such as '2GB' or '512MiB', got {value!r}")
+    return value
+
+
+def _refuse_password(value: str, advice: str) -> None:
+    """Refuse a URL with a password in it (shown masked), saying where it would leak."""
+    if mask_url(value) != value:
+        raise ValueError(f"holds a password ({mask_url(value)}); {advice}")
+
+
 class ValidateParams(_Section):
     max_future_days: int = Field(default=1, ge=0)
     min_timestamp: dt.date = dt.date(1990, 1, 1)
@@ -172,20 +198,7 @@ class ValidateParams(_Section):
     @field_validator("memory_limit")
     @classmethod
     def _memory_size(cls, value: str | None) -> str | None:
-        import re
-
-        if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
-            raise ValueError(f"validate.memory_limit must be a size such as '2GB' or '512MiB', "
-                             f"got {value!r}")
-        return value
-
-
-def _check_memory_size(key: str, value: str | None) -> str | None:
-    import re
-
-    if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(K|M|G|T)i?B", value.strip()):
-        raise ValueError(f"{key} must be a size such as '2GB' or '512MiB', got {value!r}")
-    return value
+        return _check_memory_size("validate.memory_limit", value)
 
 
 class SparkParams(_Section):
@@ -248,25 +261,6 @@ class FeaturesParams(_Section):
         return self
 
 
-class StagesParams(_Section):
-    """Thresholds of the lifecycle stage rules (``models.stages.StageRules``)."""
-
-    lost_after_days: int = Field(default=365, gt=0)
-    dormant_after_days: int = Field(default=120, gt=0)
-    at_risk_gap_factor: float = Field(default=3.0, ge=1.0)
-    core_min_purchases: int = Field(default=4, ge=2)
-    core_min_tenure_days: int = Field(default=180, ge=0)
-    reactivated_window_days: int = Field(default=90, gt=0)
-    min_usual_gap_days: int = Field(default=7, gt=0)
-
-    @model_validator(mode="after")
-    def _dormant_before_lost(self) -> StagesParams:
-        if self.dormant_after_days >= self.lost_after_days:
-            raise ValueError(f"stages.dormant_after_days ({self.dormant_after_days}) must be "
-                             f"below stages.lost_after_days ({self.lost_after_days})")
-        return self
-
-
 class LabelsParams(_Section):
     horizon_days: int = Field(default=90, gt=0)
     min_history_days: int = Field(default=365, ge=0)
@@ -294,24 +288,8 @@ class LabelsParams(_Section):
         return self.train_cutoffs is not None
 
 
-class LightGBMSection(_Section):
-    """LightGBM hyper-parameters shared by the three models (``models.train.LightGBMParams``)."""
-
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
-    num_leaves: int = Field(default=31, ge=2)
-    min_child_samples: int = Field(default=50, ge=1)
-    feature_fraction: float = Field(default=0.8, gt=0, le=1)
-    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
-    bagging_freq: int = Field(default=1, ge=0)
-    lambda_l2: float = Field(default=1.0, ge=0)
-    num_boost_round: int = Field(default=2000, ge=1)
-    early_stopping_rounds: int = Field(default=100, ge=1)
-    seed: int = 42
-    num_threads: int = Field(default=2, ge=1)
-
-
 class TrainParams(_Section):
-    lightgbm: LightGBMSection = Field(default_factory=LightGBMSection)
+    lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
     bgnbd_features: Literal["auto", "always", "never"] = "auto"
     experiment: str = Field(default="lifecycle-churn", min_length=1)
@@ -328,35 +306,10 @@ class TrainParams(_Section):
         return value
 
 
-class PromotionParams(_Section):
-    """When a challenger becomes champion: better on ``metric`` by ``min_improvement``
-    on the test snapshot, and no worse on ``guard_metric`` by more than ``guard_tolerance``."""
-
-    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
-    min_improvement: float = Field(default=0.0, ge=0)
-    guard_metric: Literal["log_loss", "brier", "ece"] = "log_loss"
-    guard_tolerance: float = Field(default=0.005, ge=0)
-
-
 class EvaluateParams(_Section):
     bootstrap_samples: int = Field(default=1000, ge=100)
     seed: int = 0
-    promotion: PromotionParams = Field(default_factory=PromotionParams)
-
-
-class RiskBandsParams(_Section):
-    """Thresholds of the risk labels (``models.actions.RiskBands``): where each label starts."""
-
-    medium: float = Field(default=0.3, gt=0, lt=1)
-    high: float = Field(default=0.5, gt=0, lt=1)
-    critical: float = Field(default=0.75, gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _increasing(self) -> RiskBandsParams:
-        if not self.medium < self.high < self.critical:
-            raise ValueError(f"score.risk_bands must increase strictly (medium < high < "
-                             f"critical), got {self.medium}, {self.high}, {self.critical}")
-        return self
+    promotion: PromotionRule = Field(default_factory=PromotionRule)
 
 
 class ValueTiersParams(_Section):
@@ -421,13 +374,11 @@ class PostgresSinkParams(_Section):
         if not value.startswith(("postgresql://", "postgresql+", "postgres://")):
             raise ValueError(f"must be a PostgreSQL URL such as "
                              f"postgresql+psycopg://user@host:5432/db, got {mask_url(value)!r}")
-        if mask_url(value) != value:
-            # params.yaml is versioned, and dvc.lock records the score params.
-            raise ValueError(
-                f"holds a password ({mask_url(value)}); params.yaml "
-                f"and dvc.lock are versioned: put the URL with its password in the environment "
-                f"variable CHURN_POSTGRES_URL instead, or leave the password out of the URL "
-                f"and give it to PostgreSQL through PGPASSWORD or ~/.pgpass")
+        # params.yaml is versioned, and dvc.lock records the score params.
+        _refuse_password(value, "params.yaml and dvc.lock are versioned: put the URL with its "
+                                "password in the environment variable CHURN_POSTGRES_URL "
+                                "instead, or leave the password out of the URL and give it to "
+                                "PostgreSQL through PGPASSWORD or ~/.pgpass")
         return value
 
     @field_validator("db_schema", "table")
@@ -459,17 +410,17 @@ class ScoreParams(_Section):
     reason_method: Literal["path", "treeshap"] = "path"
     drift: DriftParams = Field(default_factory=DriftParams)
     sinks: SinksParams = Field(default_factory=SinksParams)
-    risk_bands: RiskBandsParams = Field(default_factory=RiskBandsParams)
+    risk_bands: RiskBands = Field(default_factory=RiskBands)
     value_tiers: ValueTiersParams = Field(default_factory=ValueTiersParams)
     policy: list[PolicyRuleParams] = Field(default_factory=_default_policy)
 
     @field_validator("model_uri")
     @classmethod
     def _no_password(cls, value: str | None) -> str | None:
-        if value is not None and mask_url(value) != value:
-            raise ValueError(f"holds a password ({mask_url(value)}); it would be written to "
-                             f"reports/score.json and MLflow: give the registry's credentials "
-                             f"through MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+        if value is not None:
+            _refuse_password(value, "it would be written to reports/score.json and MLflow: give "
+                                    "the registry's credentials through MLFLOW_TRACKING_USERNAME "
+                                    "and MLFLOW_TRACKING_PASSWORD")
         return value
 
     @model_validator(mode="after")
@@ -489,7 +440,7 @@ class Params(_Section):
     data: DataParams
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     features: FeaturesParams = Field(default_factory=FeaturesParams)
-    stages: StagesParams = Field(default_factory=StagesParams)
+    stages: StageRules = Field(default_factory=StageRules)
     labels: LabelsParams = Field(default_factory=LabelsParams)
     train: TrainParams = Field(default_factory=TrainParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)

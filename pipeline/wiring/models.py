@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models.lgbm import LightGBMParams
+from models.lgbm_params import LightGBMParams
 from models.promotion import PromotionRule
 from models.split_plan import SplitPlan, choose_cutoffs, plan_from_cutoffs
 from models.stages import StageRules
@@ -15,19 +15,17 @@ from pipeline.params import Params
 
 def stage_rules(params: Params) -> StageRules:
     """The stage thresholds of params ``stages``."""
-    return StageRules(**params.stages.model_dump())
+    return params.stages
 
 
 def lightgbm_params(params: Params) -> LightGBMParams:
     """LightGBM hyper-parameters from params ``train.lightgbm``."""
-    return LightGBMParams(**params.train.lightgbm.model_dump())
+    return params.train.lightgbm
 
 
 def promotion_rule(params: Params) -> PromotionRule:
     """When a challenger becomes champion (params ``evaluate.promotion``)."""
-    p = params.evaluate.promotion
-    return PromotionRule(metric=p.metric, min_improvement=p.min_improvement,
-                         guard_metric=p.guard_metric, guard_tolerance=p.guard_tolerance)
+    return params.evaluate.promotion
 
 
 def split_plan(params: Params, first_event: dt.date, last_event: dt.date) -> SplitPlan:

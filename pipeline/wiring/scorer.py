@@ -9,7 +9,6 @@ import pandas as pd
 
 from features.spec import feature_table
 from models.actions import ActionPolicy
-from models.risk import RiskBands
 from models.scorer import Scorer
 from models.value_tiers import ValueTiers
 from pipeline.params import Params
@@ -29,7 +28,7 @@ def scorer(fitted: dict[str, Any], params: Params, reference: pd.DataFrame) -> S
         feature_schema=schema,
         reference=reference[list(schema)],
         stage_rules=stage_rules(params),
-        risk_bands=RiskBands(**s.risk_bands.model_dump()),
+        risk_bands=s.risk_bands,
         value_tiers=ValueTiers(method=s.value_tiers.method, cuts=s.value_tiers.cuts),
         rank_prospects_separately=s.value_tiers.rank_prospects_separately,
         policy=ActionPolicy.from_rules([rule.model_dump() for rule in s.policy]),

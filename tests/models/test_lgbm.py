@@ -17,7 +17,6 @@ from scipy.special import expit
 from models.design import FeatureFrame
 from models.lgbm import (
     ABSENT_CLASS_PROBABILITY,
-    LightGBMParams,
     TrainedModel,
     predict_defection,
     predict_transition,
@@ -26,6 +25,7 @@ from models.lgbm import (
     train_transition,
     train_value,
 )
+from models.lgbm_params import LightGBMParams
 from models.stages import STAGES
 
 SEGMENTS = ("loyal", "discount", "impulsive", "wanderer")
@@ -104,7 +104,7 @@ def test_defection_same_seed_same_predictions_other_seed_other_predictions(data)
     p1, p2 = predict_defection(first, X_te), predict_defection(second, X_te)
     assert np.array_equal(p1, p2)
     assert first.booster.model_to_string() == second.booster.model_to_string()
-    other = _defection(data, LightGBMParams(**{**FAST.__dict__, "seed": 7}))
+    other = _defection(data, LightGBMParams(**{**FAST.model_dump(), "seed": 7}))
     assert not np.array_equal(p1, predict_defection(other, X_te))
 
 

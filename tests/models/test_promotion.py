@@ -41,11 +41,25 @@ def test_minimum_improvement():
 
 
 def test_lower_is_better_metric_as_the_main_one():
-    rule = PromotionRule(metric="log_loss", guard_metric="ece")
+    # The rule takes an AUC as its main metric (below); decide() reads either metric in
+    # its own direction, which a rule built without the checks shows.
+    rule = PromotionRule.model_construct(metric="log_loss", guard_metric="ece")
     new = {"test_defection_log_loss": 0.40, "test_defection_ece": 0.01}
     old = {"test_defection_log_loss": 0.45, "test_defection_ece": 0.01}
     assert decide(new, old, rule).promote
     assert not decide(old, new, rule).promote
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"metric": "log_loss"}, r"metric\n  Input should be 'roc_auc' or 'pr_auc' "),
+    ({"guard_metric": "roc_auc"}, r"guard_metric\n  Input should be 'log_loss', 'brier' or 'ece' "),
+    ({"min_improvement": -0.01}, r"min_improvement\n  Input should be greater than or equal to 0 "),
+    ({"guard_tolerance": True}, r"guard_tolerance\n  Input should be a valid number "),
+    ({"guard_tolerence": 0.01}, r"guard_tolerence\n  Extra inputs are not permitted"),
+])
+def test_invalid_rules_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PromotionRule(**kwargs)
 
 
 def test_champion_without_metrics_is_replaced_and_missing_challenger_metric_raises():

@@ -24,7 +24,8 @@ from models.contributions import (
     reason_groups,
 )
 from models.design import FeatureFrame
-from models.lgbm import LightGBMParams, TrainedModel, train_defection
+from models.lgbm import TrainedModel, train_defection
+from models.lgbm_params import LightGBMParams
 from models.reasons import top_reasons
 from models.stages import STAGES
 

@@ -49,15 +49,17 @@ def test_risk_label_refuses_probabilities_outside_unit_interval():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"medium": 0.0}, r"RiskBands\.medium must be a probability strictly between 0 and 1, "
-                      r"got 0\.0"),
-    ({"critical": 1.0}, r"RiskBands\.critical must be .* got 1\.0"),
-    ({"high": -0.2}, r"RiskBands\.high must be .* got -0\.2"),
-    ({"high": "0.5"}, r"RiskBands\.high must be .* got '0\.5'"),
-    ({"high": True}, r"RiskBands\.high must be .* got True"),
-    ({"high": float("nan")}, r"RiskBands\.high must be .* got nan"),
+    ({"medium": 0.0}, r"RiskBands\nmedium\n  Input should be greater than 0 \[type=greater_than, "
+                      r"input_value=0\.0"),
+    ({"critical": 1.0}, r"RiskBands\ncritical\n  Input should be less than 1 .* input_value=1\.0"),
+    ({"high": -0.2}, r"RiskBands\nhigh\n  Input should be greater than 0 .* input_value=-0\.2"),
+    ({"high": "0.5"}, r"RiskBands\nhigh\n  Input should be a valid number .* input_value='0\.5'"),
+    ({"high": True}, r"RiskBands\nhigh\n  Input should be a valid number .* input_value=True"),
+    ({"high": float("nan")}, r"RiskBands\nhigh\n  Input should be a finite number .* "
+                             r"input_value=nan"),
     ({"medium": 0.5, "high": 0.5}, r"high \(0\.5\) is not above medium \(0\.5\)"),
     ({"high": 0.8, "critical": 0.75}, r"critical \(0\.75\) is not above high \(0\.8\)"),
+    ({"medium": 0.6}, r"high \(0\.5\) is not above medium \(0\.6\)"),
 ])
 def test_invalid_bands_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

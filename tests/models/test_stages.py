@@ -8,7 +8,6 @@ days after the comeback purchase.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -153,11 +152,11 @@ def test_precedence_lost_before_at_risk_before_reactivated():
 ])
 def test_every_threshold_changes_the_outcome(field, value, features, before, after):
     assert stage_of(features) == before
-    assert stage_of(features, dataclasses.replace(RULES, **{field: value})) == after
+    assert stage_of(features, StageRules(**{**RULES.model_dump(), field: value})) == after
 
 
 def test_every_threshold_is_covered_above():
-    assert {f.name for f in dataclasses.fields(StageRules)} == {
+    assert set(StageRules.model_fields) == {
         "lost_after_days", "dormant_after_days", "at_risk_gap_factor", "core_min_purchases",
         "core_min_tenure_days", "reactivated_window_days", "min_usual_gap_days"}
 
@@ -169,18 +168,41 @@ def test_every_threshold_is_covered_above():
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"dormant_after_days": 365}, r"dormant_after_days \(365\) must be below lost_after_days"),
-    ({"lost_after_days": 0}, r"lost_after_days must be positive"),
-    ({"reactivated_window_days": -5}, r"reactivated_window_days must be positive"),
-    ({"at_risk_gap_factor": 0.5}, r"at_risk_gap_factor must be >= 1"),
-    ({"core_min_purchases": 1}, r"core_min_purchases must be a whole number >= 2"),
-    ({"core_min_purchases": 3.5}, r"core_min_purchases must be a whole number >= 2"),
-    ({"core_min_tenure_days": -1}, r"core_min_tenure_days must be >= 0"),
-    ({"lost_after_days": float("nan")}, r"lost_after_days must be a finite number"),
-    ({"dormant_after_days": "120"}, r"dormant_after_days must be a finite number"),
+    ({"lost_after_days": 100}, r"dormant_after_days \(120\) must be below lost_after_days \(100\)"),
+    ({"lost_after_days": 0}, r"lost_after_days\n  Input should be greater than 0 "),
+    ({"reactivated_window_days": -5},
+     r"reactivated_window_days\n  Input should be greater than 0 "),
+    ({"at_risk_gap_factor": 0.5},
+     r"at_risk_gap_factor\n  Input should be greater than or equal to 1 "),
+    ({"at_risk_gap_factor": float("inf")},
+     r"at_risk_gap_factor\n  Input should be a finite number "),
+    ({"at_risk_gap_factor": True}, r"at_risk_gap_factor\n  Input should be a valid number "),
+    ({"core_min_purchases": 1},
+     r"core_min_purchases\n  Input should be greater than or equal to 2 "),
+    ({"core_min_purchases": 3.5},
+     r"core_min_purchases\n  Input should be a valid integer \[type=int_type, input_value=3\.5"),
+    ({"core_min_tenure_days": -1},
+     r"core_min_tenure_days\n  Input should be greater than or equal to 0 "),
+    ({"lost_after_days": float("nan")},
+     r"lost_after_days\n  Input should be a valid integer \[type=int_type, input_value=nan"),
+    ({"dormant_after_days": "120"},
+     r"dormant_after_days\n  Input should be a valid integer \[type=int_type, input_value='120'"),
+    ({"lost_after_days": True},
+     r"lost_after_days\n  Input should be a valid integer \[type=int_type, input_value=True"),
 ])
 def test_invalid_rules_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         StageRules(**changes)
+
+
+def test_rules_are_frozen_values_that_keep_whole_days_whole():
+    rules = StageRules(at_risk_gap_factor=3)
+    assert rules == RULES and hash(rules) == hash(RULES)
+    assert isinstance(rules.lost_after_days, int) and isinstance(rules.at_risk_gap_factor, float)
+    with pytest.raises(ValueError, match="frozen"):
+        rules.lost_after_days = 400  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"lost_afterdays\n  Extra inputs are not permitted"):
+        StageRules(lost_afterdays=400)
 
 
 def test_missing_columns_are_named():

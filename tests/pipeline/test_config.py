@@ -169,8 +169,14 @@ SECTION_CASES = [
                                                    "not a pandas offset alias (e.g. 'MS', '30D', "
                                                    "'W-MON')"),
     # stages
-    ("stages.dormant_after_days", 400, "stages: stages.dormant_after_days (400) must be below "
-                                       "stages.lost_after_days (365)"),
+    ("stages.dormant_after_days", 400, "stages.dormant_after_days: dormant_after_days (400) must "
+                                       "be below lost_after_days (365): a one-time buyer is "
+                                       "at_risk before it is lost"),
+    ("stages.lost_after_days", 100, "stages.dormant_after_days: dormant_after_days (120) must be "
+                                    "below lost_after_days (100): a one-time buyer is at_risk "
+                                    "before it is lost"),
+    ("stages.core_min_purchases", True, "stages.core_min_purchases: Input should be a valid "
+                                        "integer, got True"),
     ("stages.at_risk_gap_factor", 0.5, "stages.at_risk_gap_factor: Input should be greater than "
                                        "or equal to 1, got 0.5"),
     # labels
@@ -193,10 +199,14 @@ SECTION_CASES = [
     ("evaluate.bootstrap_samples", 10, "evaluate.bootstrap_samples: Input should be greater than "
                                        "or equal to 100, got 10"),
     # score
-    ("score.risk_bands.high", 0.2, "score.risk_bands: score.risk_bands must increase strictly "
-                                   "(medium < high < critical), got 0.3, 0.2, 0.75"),
-    ("score.risk_bands.critical", 0.5, "score.risk_bands: score.risk_bands must increase strictly "
-                                       "(medium < high < critical), got 0.3, 0.5, 0.5"),
+    ("score.risk_bands.high", 0.2, "score.risk_bands.high: thresholds must increase strictly "
+                                   "(medium < high < critical): high (0.2) is not above medium "
+                                   "(0.3)"),
+    ("score.risk_bands.critical", 0.5, "score.risk_bands.critical: thresholds must increase "
+                                       "strictly (medium < high < critical): critical (0.5) is "
+                                       "not above high (0.5)"),
+    ("score.risk_bands.medium", True, "score.risk_bands.medium: Input should be a valid number, "
+                                      "got True"),
     ("score.value_tiers.cuts", [0.8, 0.5], "score.value_tiers: score.value_tiers.cuts must "
                                            "increase strictly, got [0.8, 0.5]"),
     ("score.value_tiers.cuts", [50, 80], "score.value_tiers: score.value_tiers.cuts are "

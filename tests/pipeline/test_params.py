@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from models.lgbm import LightGBMParams
+from models.lgbm_params import LightGBMParams
 from models.promotion import PromotionRule
 from models.risk import RiskBands
 from models.stages import StageRules
