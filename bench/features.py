@@ -232,7 +232,7 @@ def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int) -> dict
     import numpy as np
     import pyarrow.parquet as pq
 
-    from features import build, kernel
+    from features import build, kernel, partition
     from features.engines.duckdb import KERNEL_COLUMNS, PARQUET_OPTIONS, _read, chunks
 
     con = connect(threads=1)
@@ -253,10 +253,10 @@ def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int) -> dict
             n: _read(con, clean[n], n, lo, hi, spec.interaction_kinds) for n in KERNEL_COLUMNS})
         step("rfm pass", build.rfm_values, t["transactions"], t["customer_index"], [cutoff])
         parts = dict(took)
-        customers = step("prepare", build._Customers, t["customer_index"])
-        tx = step("prepare", build._Purchases, t["transactions"],
+        customers = step("prepare", partition.Customers, t["customer_index"])
+        tx = step("prepare", partition.Purchases, t["transactions"],
                   customers.codes(t["transactions"]), customers.n)
-        ix = step("prepare", build._Interactions, t["interactions"],
+        ix = step("prepare", partition.Interactions, t["interactions"],
                   customers.codes(t["interactions"]), customers.n, spec)
         everyone = np.arange(customers.n)
         step("kernel", tx.at, day, everyone, spec.windows_days, spec.trend_days)

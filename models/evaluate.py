@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.baselines import MarkovTransitionBaseline, RecencyHeuristic, rfm_logistic
+from models.baselines import RecencyHeuristic, rfm_logistic
 from models.bgnbd_features import BGNBDBaseline
 from models.comparison import gap_closed, paired_bootstrap_auc_diff
 from models.curves import curves
 from models.fitted import predict_all
 from models.lgbm import predict_defection
+from models.markov import MarkovTransitionBaseline
 from models.metrics import (
     defection_metrics,
     per_group_metrics,
