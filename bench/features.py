@@ -44,8 +44,8 @@ import duckdb  # noqa: E402
 from features.engines.duckdb import build_features, connect  # noqa: E402
 from features.schema import N_PARTITIONS  # noqa: E402
 from features.spec import FeatureSpec  # noqa: E402
-from pipeline.config import FeaturesParams  # noqa: E402
 from pipeline.engine import partitions_per_chunk  # noqa: E402
+from pipeline.params import FeaturesParams  # noqa: E402
 
 KINDS = ("support_ticket", "complaint", "survey", "email_open", "web_visit", "call")
 

@@ -47,7 +47,7 @@ class DriftError(RuntimeError):
 
 
 class SinkError(RuntimeError):
-    """A sink cannot be written (file in use, database unreachable, bad target)."""
+    """A sink could not write: file locked, server unreachable, table of another shape."""
 
 
 class TrackingStoreError(RuntimeError):

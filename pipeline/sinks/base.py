@@ -29,10 +29,6 @@ SUMMARY_VIEW = "action_summary"
 
 
 
-class SinkError(RuntimeError):
-    """A sink could not write: file locked, server unreachable, table of another shape."""
-
-
 class Sink(Protocol):
     """Where scored customers are written; one instance per destination."""
 

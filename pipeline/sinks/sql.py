@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from features.schema import CUSTOMER_SCORES, Column
-from pipeline.sinks.base import SinkError
+from pipeline.errors import SinkError
 
 #: The rows of one customer on one date; unique in every sink.
 _KEY = ("as_of", "customer_id")

@@ -61,6 +61,32 @@ def test_second_repro_has_nothing_to_do(repo):
     assert status.returncode == 0 and "up to date" in status.stdout.lower(), status.stdout
 
 
+def test_dvc_metrics_show_the_headline_figures_only(repo):
+    shown = dvc(repo, "metrics", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+
+    def numbers(node):
+        if isinstance(node, dict):
+            return sum(numbers(v) for v in node.values())
+        if isinstance(node, list):
+            return sum(numbers(v) for v in node)
+        return int(isinstance(node, int | float) and not isinstance(node, bool))
+
+    files = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if str(key).endswith(".json") and isinstance(value, dict) and "data" in value:
+                    files[key] = value["data"]
+                else:
+                    collect(value)
+
+    collect(json.loads(shown.stdout))
+    assert list(files) == ["reports/metrics.json"], list(files)
+    assert 10 <= numbers(files) <= 60, files
+
+
 def test_experiment_with_another_param_lists_metrics(repo):
     result = dvc(repo, "exp", "run", "-S", "train.lightgbm.learning_rate=0.1")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -75,7 +101,7 @@ def test_experiment_with_another_param_lists_metrics(repo):
             params = (data.get("params") or {}).get("params.yaml")
             if metrics and params and "data" in metrics and "data" in params:
                 found.append((params["data"]["train"]["lightgbm"]["learning_rate"],
-                              metrics["data"]["defection"]["model"]["roc_auc"]))
+                              metrics["data"]["defection"]["roc_auc"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):

@@ -86,7 +86,7 @@ def test_flow_summary_counts_stayers_movers_and_newcomers():
 def test_a_missing_evaluate_output_names_the_stage_to_run(tmp_path):
     from pipeline.paths import Paths
 
-    with pytest.raises(html.ReportInputError, match=r"metrics\.json is missing: run the "
+    with pytest.raises(html.ReportInputError, match=r"evaluation\.json is missing: run the "
                        r"evaluate stage"):
         training.load_outputs(Paths(tmp_path))
     with pytest.raises(html.ReportInputError, match="no stored scores"):
