@@ -42,13 +42,13 @@ never reads ``params.yaml`` or the environment. The PostgreSQL sink needs the
 ``postgres`` extra (``pip install -e '.[postgres]'``).
 """
 
+from pipeline.errors import SinkError
 from pipeline.identifiers import check_identifier
 from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
     Sink,
-    SinkError,
     validate_scores,
 )
 from pipeline.sinks.duckdb_sink import DuckDBSink

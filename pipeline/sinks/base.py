@@ -5,7 +5,7 @@ A sink (:class:`Sink`) writes one frame of scored customers per scoring date
 :data:`features.schema.CUSTOMER_SCORES`. :func:`validate_scores` checks it and
 casts it to the declared Arrow types before any sink writes a row;
 :func:`check_identifier` keeps table, view and schema names plain SQL
-identifiers. A sink that cannot write raises :class:`SinkError`.
+identifiers. A sink that cannot write raises :class:`pipeline.errors.SinkError`.
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.schema import CUSTOMER_SCORES
+from pipeline.errors import SinkError
 from pipeline.identifiers import check_identifier
 from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
-    SinkError,
     _check_date,
     validate_scores,
 )

@@ -17,13 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from pipeline.errors import SinkError
 from pipeline.identifiers import check_identifier
 from pipeline.secrets import mask_url
 from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
-    SinkError,
     validate_scores,
 )
 from pipeline.sinks.sql import _column_list, _ensure_table_and_views
