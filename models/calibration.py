@@ -11,18 +11,18 @@ those two parts; :func:`expected_calibration_error` measures the result.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.special import logit
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
+
+from models.hashing import stable_share
 
 __all__ = [
     "EPS",
@@ -285,50 +285,7 @@ def split_for_calibration(
     fraction: float = 0.5,
     salt: str = "calibration",
 ) -> np.ndarray:
-    """Assign customers to the calibration part by a stable hash.
-
-    A customer is in the calibration part when the MD5 digest of the UTF-8
-    text ``salt + customer_id``, its first 8 bytes read as a big-endian
-    integer ``u``, satisfies ``u / 2**64 < fraction``. The answer depends only
-    on the id, the salt and the fraction: every row of a customer falls on the
-    same side, on every run and machine, and raising ``fraction`` only moves
-    customers into the calibration part. The salt keeps the split independent
-    of the hash partitions (``bucket``), which hash the bare id.
-
-    Parameters
-    ----------
-    customer_ids : iterable of str
-        One id per row (repeats allowed); non-string ids are hashed as ``str(id)``.
-    fraction : float, default=0.5
-        Expected share of customers in the calibration part, in [0, 1].
-    salt : str, default="calibration"
-        Prefix of the hashed text; another salt gives an independent split.
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (n,)
-        True for rows in the calibration part, False for the early-stopping part.
-
-    Raises
-    ------
-    ValueError
-        If ``fraction`` is outside [0, 1] or an id is missing.
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
-    ids = pd.Series(list(customer_ids) if not isinstance(customer_ids, pd.Series)
-                    else customer_ids, dtype=object)
-    missing = ids.isna().to_numpy()
-    if missing.any():
-        raise ValueError(f"customer_ids has {int(missing.sum())} missing value(s), first at "
-                         f"position {int(np.flatnonzero(missing)[0])}")
-    codes, uniques = pd.factorize(ids)
-    u = np.fromiter(
-        (int.from_bytes(hashlib.md5((salt + str(v)).encode("utf-8"),
-                                    usedforsecurity=False).digest()[:8], "big")
-         for v in uniques),
-        dtype=np.uint64, count=len(uniques),
-    )
-    # In float64, u / 2**64 can round up to exactly 1.0: fraction == 1 must still take all.
-    chosen = (u.astype(np.float64) / 2.0**64 < fraction) | (fraction == 1.0)
-    return chosen[codes]
+    """Assign customers to the calibration part by a stable hash
+    (:func:`models.hashing.stable_share`): True for rows in the calibration part,
+    False for the early-stopping part."""
+    return stable_share(customer_ids, fraction, salt)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import Column, Table
-from models.split_plan import SPLITS, SplitPlan, _days, _listing
+from models.split_plan import SPLITS, SplitPlan, _days, _listing, validation_customers
 from models.stages import REQUIRED_COLUMNS, STAGE_DTYPE, STAGES, StageRules, assign_stages
 
 __all__ = [
@@ -167,7 +167,9 @@ def make_labels(
 
 
 def with_splits(labels: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
-    """``labels`` with a ``split`` column after ``cutoff``, from the plan.
+    """``labels`` with a ``split`` column after ``cutoff``, from the plan: the split of
+    each row's cutoff, except that in a plan that validates on a share of customers
+    (:attr:`SplitPlan.validation_share`) those customers' training rows validate.
 
     Raises
     ------
@@ -178,9 +180,14 @@ def with_splits(labels: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     unknown = sorted(set(days) - set(plan.cutoffs))
     if unknown:
         raise ValueError(f"cutoffs {_listing(unknown)} are not in the split plan")
+    split = days.map(plan.split_of)
+    if plan.validation_share is not None:
+        # Validation by customers: their rows at the training cutoffs validate.
+        validating = validation_customers(labels["customer_id"], plan.validation_share)
+        split = split.where(~(validating & (split == "train").to_numpy()), "validation")
     out = labels.copy()
     out.insert(out.columns.get_loc("cutoff") + 1, "split",
-               pd.Categorical(days.map(plan.split_of), categories=list(SPLITS)))
+               pd.Categorical(split, categories=list(SPLITS)))
     return out
 
 

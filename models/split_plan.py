@@ -25,13 +25,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from models.hashing import stable_share
 
 __all__ = [
     "SPLITS",
     "SplitPlan",
     "choose_cutoffs",
     "plan_from_cutoffs",
+    "validation_customers",
 ]
 
 #: The splits, in time order.
@@ -76,6 +80,14 @@ class SplitPlan:
         Cutoff dates (sorted on creation). ``validation`` may be empty.
     horizon_days
         Length of the label window.
+    validation_share
+        With no validation cutoffs: the share of customers (a stable hash of their
+        ids, :func:`validation_customers`) whose rows at the training cutoffs
+        validate instead of training, so that training and validation customers
+        are disjoint. None: the validation rows are those of ``validation``.
+    steps
+        How the plan was found, in words (for the reports): empty for a plan
+        given or found as asked.
 
     Raises
     ------
@@ -87,6 +99,8 @@ class SplitPlan:
     validation: list[dt.date]
     test: list[dt.date]
     horizon_days: int
+    validation_share: float | None = None
+    steps: tuple[str, ...] = ()
     _split_of: dict[dt.date, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +113,14 @@ class SplitPlan:
             raise ValueError("the plan has no training cutoff")
         if not self.test:
             raise ValueError("the plan has no test cutoff")
+        if self.validation_share is not None:
+            if self.validation:
+                raise ValueError("a plan validates on cutoffs or on a share of customers, "
+                                 "not both")
+            if not 0 < self.validation_share < 1:
+                raise ValueError(f"validation_share must lie strictly between 0 and 1, got "
+                                 f"{self.validation_share!r}")
+        object.__setattr__(self, "steps", tuple(self.steps))
         split_of: dict[dt.date, str] = {}
         for name in SPLITS:
             for d in getattr(self, name):
@@ -140,7 +162,15 @@ class SplitPlan:
     def to_dict(self) -> dict[str, Any]:
         """The plan as plain values (ISO dates), for reports."""
         return {"horizon_days": int(self.horizon_days),
-                **{name: [d.isoformat() for d in getattr(self, name)] for name in SPLITS}}
+                **{name: [d.isoformat() for d in getattr(self, name)] for name in SPLITS},
+                "validation_share": self.validation_share, "steps": list(self.steps)}
+
+
+def validation_customers(customer_ids: Iterable[Any], share: float) -> np.ndarray:
+    """Whether each customer validates (True) or trains, in a plan that validates on a
+    share of customers: a stable hash of the id (salt ``"validation"``), independent of
+    the calibration split and of the hash partitions."""
+    return stable_share(customer_ids, share, "validation")
 
 
 def plan_from_cutoffs(
@@ -151,6 +181,7 @@ def plan_from_cutoffs(
     horizon_days: int,
     first_event: dt.date,
     last_event: dt.date,
+    validation_share: float = 0.2,
 ) -> SplitPlan:
     """Check an explicit plan against the data and return it.
 
@@ -162,6 +193,9 @@ def plan_from_cutoffs(
         Length of the label window.
     first_event, last_event
         Days of the first and last event in the data.
+    validation_share
+        With no validation cutoffs, the share of customers that validates on the
+        training cutoffs (see :class:`SplitPlan`).
 
     Returns
     -------
@@ -175,8 +209,10 @@ def plan_from_cutoffs(
         known yet), or a test cutoff whose label window runs past the data (the
         unobserved days would read as "no purchase").
     """
-    plan = SplitPlan(train=list(train), validation=list(validation), test=list(test),
-                     horizon_days=horizon_days)
+    validation = list(validation)
+    plan = SplitPlan(train=list(train), validation=validation, test=list(test),
+                     horizon_days=horizon_days,
+                     validation_share=None if validation else validation_share)
     early = [t for t in plan.cutoffs if t <= first_event]
     if early:
         raise ValueError(f"cutoffs {_listing(early)} are on or before the first event "

@@ -3,7 +3,8 @@
 
 * :func:`open_clean`: a DuckDB connection with the feature limits, the clean tables
   and the dates of their first and last event;
-* :func:`cutoffs_for`: the snapshot grid of params over those dates;
+* :func:`cutoffs_for`: the snapshots: the grid of params over those dates and the
+  cutoffs of the labels' plan;
 * :func:`build_features`: the feature table at given cutoffs with the engine of
   ``features.engine`` (DuckDB bucket by bucket, or Spark), into a folder of Parquet parts.
 """
@@ -26,6 +27,7 @@ from features.spec import FeatureSpec, snapshot_cutoffs
 from pipeline.errors import NoEventsError
 from pipeline.params import Params
 from pipeline.paths import Paths
+from pipeline.wiring.models import split_plan
 
 log = logging.getLogger("churn")
 
@@ -63,11 +65,20 @@ def open_clean(params: Params, paths: Paths) -> CleanTables:
 
 
 def cutoffs_for(params: Params, first_event: dt.date, last_event: dt.date) -> list[dt.date]:
-    """Snapshot cutoffs from params, defaulting to the data's own date range."""
+    """The snapshots of the feature table: the snapshot grid of params over the data's
+    date range, and every cutoff of the plan the labels use (:func:`pipeline.wiring.
+    models.split_plan`), so that every labelled row has its features.
+
+    Raises
+    ------
+    ConfigError
+        When no plan fits the data (the message names the parameter to change).
+    """
     f = params.features
-    return snapshot_cutoffs(first_event=first_event, last_event=last_event,
+    grid = snapshot_cutoffs(first_event=first_event, last_event=last_event,
                             frequency=f.snapshot_frequency, first=f.first_snapshot,
                             last=f.last_snapshot)
+    return sorted(set(grid) | set(split_plan(params, first_event, last_event).cutoffs))
 
 
 def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per_chunk: int,

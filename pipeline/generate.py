@@ -84,6 +84,7 @@ def write_demo(
     satisfaction_range: tuple[float, float],
     horizon_days: int,
     truth_dir: str | os.PathLike[str] | None = None,
+    acquisition_days: int | None = None,
 ) -> dict[str, Any]:
     """Simulate the demo data set and write its four files.
 
@@ -93,7 +94,8 @@ def write_demo(
         Target folder of the input files; see :func:`output_files` for the file names.
     truth_dir
         Target folder of the ground truth (default ``out_dir``).
-    n_customers, n_days, start_date, seed, interaction_kinds, satisfaction_range, horizon_days
+    n_customers, n_days, start_date, seed, interaction_kinds, satisfaction_range, horizon_days,
+    acquisition_days
         Passed to :func:`features.simulate.simulate`; ``seed`` also seeds the warts.
 
     Returns
@@ -106,7 +108,7 @@ def write_demo(
     started = time.perf_counter()
     sim = simulate(n_customers=n_customers, n_days=n_days, start_date=start_date, seed=seed,
                    interaction_kinds=interaction_kinds, satisfaction_range=satisfaction_range,
-                   horizon_days=horizon_days)
+                   horizon_days=horizon_days, acquisition_days=acquisition_days)
     tables, warts = render_csv_tables(sim, seed=seed)
     files = output_files(out_dir, truth_dir)
     for name in TABLES:
@@ -159,6 +161,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         interaction_kinds=params.data.interaction_kinds,
         satisfaction_range=params.data.satisfaction_range,
         horizon_days=params.labels.horizon_days,
+        acquisition_days=gen.chosen.acquisition_days,
     )
     summary = {"size": gen.size, **summary}
     print(json.dumps(summary, indent=2))

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from models.labels import LABELS, label_summary, make_labels, with_splits
 from models.stages import REQUIRED_COLUMNS
 from pipeline.config import load_params
-from pipeline.engine import build_features, cutoffs_for, open_clean
+from pipeline.engine import build_features, open_clean
 from pipeline.io import atomic_path, write_json
 from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
@@ -71,11 +71,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         dates = getattr(plan, name)
         log.info("labels: %s cutoffs (%d): %s", name, len(dates),
                  ", ".join(d.isoformat() for d in dates) or "-")
-    on_grid = set(cutoffs_for(params, *span))
-    off_grid = [t for t in plan.cutoffs if t not in on_grid]
-    if off_grid:
-        log.warning("labels: cutoffs %s are not snapshots of the feature table; their labels "
-                    "will find no features to join", ", ".join(map(str, off_grid)))
+    for step in plan.steps:
+        log.info("labels: plan: %s", step)
 
     needed = sorted(set(plan.cutoffs) | set(plan.label_cutoffs))
     rules = stage_rules(params)
@@ -100,7 +97,6 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         "plan": {**plan.to_dict(), "source": source},
         "rules": rules.model_dump(),
         "feature_cutoffs": [d.isoformat() for d in needed],
-        "cutoffs_not_in_features": [d.isoformat() for d in off_grid],
         **summary,
     }
     write_json(report, paths.labels_report)

@@ -48,6 +48,9 @@ class _Section(BaseModel):
 class SizeParams(_Section):
     customers: int = Field(gt=0)
     days: int = Field(gt=60)
+    # null: customers acquired over the whole period; a number: one cohort acquired
+    # over these first days, that then ages.
+    acquisition_days: int | None = Field(default=None, gt=0)
 
 
 class GenerateParams(_Section):
@@ -263,9 +266,10 @@ class FeaturesParams(_Section):
 
 class LabelsParams(_Section):
     horizon_days: int = Field(default=90, gt=0)
-    min_history_days: int = Field(default=365, ge=0)
+    min_history_days: int | None = Field(default=None, ge=0)  # None: 365, 28 for short logs
     n_validation: int = Field(default=1, ge=0)
     n_test: int = Field(default=1, ge=1)
+    validation_share: float = Field(default=0.2, gt=0, lt=1)
     train_cutoffs: list[dt.date] | None = None
     validation_cutoffs: list[dt.date] | None = None
     test_cutoffs: list[dt.date] | None = None

@@ -89,12 +89,18 @@ class _Population:
     offer: np.ndarray  # competitor offers per day
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, n: int, n_days: int) -> _Population:
-        # Acquisition accelerates: density on the period grows linearly to twice its start.
-        growth = 1.0
+    def draw(cls, rng: np.random.Generator, n: int, n_days: int,
+             acquisition_days: int | None = None) -> _Population:
         u = rng.random(n)
-        x = (np.sqrt(1.0 + 2.0 * growth * u * (1.0 + growth / 2.0)) - 1.0) / growth
-        signup = np.sort(np.minimum((x * n_days).astype(np.int32), n_days - 1))
+        if acquisition_days is None:
+            # Acquisition accelerates: density on the period grows linearly to twice its start.
+            growth = 1.0
+            x = (np.sqrt(1.0 + 2.0 * growth * u * (1.0 + growth / 2.0)) - 1.0) / growth
+            signup = np.sort(np.minimum((x * n_days).astype(np.int32), n_days - 1))
+        else:
+            # One cohort: every customer is acquired in the first days, evenly, then ages.
+            days = min(acquisition_days, n_days)
+            signup = np.sort(np.minimum((u * days).astype(np.int32), days - 1))
         seg = rng.choice(len(SEGMENTS), size=n, p=_SEG_SHARE)
         rel = _choice_rows(rng, _REL_GIVEN_SEG[seg])
         in_market = rng.random(n) < _SEG_IN_MARKET[seg]

@@ -77,6 +77,7 @@ def simulate(
     interaction_kinds: Sequence[str] = STORY_KINDS,
     satisfaction_range: tuple[float, float] = (1.0, 5.0),
     horizon_days: int = 90,
+    acquisition_days: int | None = None,
 ) -> Simulation:
     """Simulate a customer base day by day.
 
@@ -97,6 +98,11 @@ def simulate(
         ``(low, high)`` of the survey scale; scores are ``low``, ``low + 1``, ... ``high``.
     horizon_days
         Horizon of the ground-truth defection probability ``p_defect``.
+    acquisition_days
+        None: customers are acquired over the whole period, at a rate that grows to
+        twice its start. A number: one cohort, acquired evenly over the first
+        ``acquisition_days`` days, that then ages (a real business's log of one
+        acquisition campaign).
 
     Returns
     -------
@@ -118,6 +124,8 @@ def simulate(
     if unknown:
         raise ValueError(f"interaction kinds {unknown} are not part of the simulator's story; "
                          f"it can generate {list(STORY_KINDS)}")
+    if acquisition_days is not None and acquisition_days <= 0:
+        raise ValueError(f"acquisition_days must be positive, got {acquisition_days}")
     if n_customers <= 0 or n_days <= 0 or horizon_days <= 0:
         raise ValueError(f"n_customers, n_days and horizon_days must be positive, got "
                          f"{n_customers}, {n_days}, {horizon_days}")
@@ -128,7 +136,7 @@ def simulate(
 
     rng = np.random.default_rng(seed)
     season = _calendar(start_date, n_days + horizon_days)
-    pop = _Population.draw(rng, n_customers, n_days)
+    pop = _Population.draw(rng, n_customers, n_days, acquisition_days)
     log = _run(rng, pop, n_days=n_days, season=season, horizon_days=horizon_days,
                month_days=_month_starts(start_date, n_days), satisfaction=(lo, hi))
 

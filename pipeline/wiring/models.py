@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from models.lgbm_params import LightGBMParams
+from models.planner import plan_for_history
 from models.promotion import PromotionRule
-from models.split_plan import SplitPlan, choose_cutoffs, plan_from_cutoffs
+from models.split_plan import SplitPlan, plan_from_cutoffs
 from models.stages import StageRules
 from pipeline.errors import ConfigError
 from pipeline.params import Params
@@ -29,7 +30,8 @@ def promotion_rule(params: Params) -> PromotionRule:
 
 
 def split_plan(params: Params, first_event: dt.date, last_event: dt.date) -> SplitPlan:
-    """The split plan: explicit from params ``labels.*_cutoffs``, else chosen from the data.
+    """The plan of the features' snapshots and the labels: explicit from params
+    ``labels.*_cutoffs``, else the first plan of :mod:`models.planner` that fits the data.
 
     Raises
     ------
@@ -42,12 +44,14 @@ def split_plan(params: Params, first_event: dt.date, last_event: dt.date) -> Spl
         if lab.explicit:
             return plan_from_cutoffs(lab.train_cutoffs or [], lab.validation_cutoffs or [],
                                      lab.test_cutoffs or [], horizon_days=lab.horizon_days,
-                                     first_event=first_event, last_event=last_event)
-        return choose_cutoffs(first_event, last_event, horizon_days=lab.horizon_days,
-                              frequency=params.features.snapshot_frequency,
-                              min_history_days=lab.min_history_days, n_test=lab.n_test,
-                              n_validation=lab.n_validation,
-                              first=params.features.first_snapshot)
+                                     first_event=first_event, last_event=last_event,
+                                     validation_share=lab.validation_share)
+        return plan_for_history(first_event, last_event, horizon_days=lab.horizon_days,
+                                frequency=params.features.snapshot_frequency,
+                                min_history_days=lab.min_history_days, n_test=lab.n_test,
+                                n_validation=lab.n_validation,
+                                validation_share=lab.validation_share,
+                                first=params.features.first_snapshot)
     except ValueError as err:
         where = ("labels.train_cutoffs / validation_cutoffs / test_cutoffs" if lab.explicit
                  else "labels (automatic split)")

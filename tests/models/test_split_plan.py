@@ -110,7 +110,8 @@ def test_explicit_plan_is_accepted_and_sorted():
     assert plan.train == [D(2023, 2, 1), D(2023, 3, 1)] and plan.validation == []
     assert plan.split_of(D(2024, 6, 1)) == "test"
     assert plan.to_dict() == {"horizon_days": 90, "train": ["2023-02-01", "2023-03-01"],
-                              "validation": [], "test": ["2024-06-01"]}
+                              "validation": [], "test": ["2024-06-01"],
+                              "validation_share": 0.2, "steps": []}
 
 
 @pytest.mark.parametrize(("train", "validation", "test", "message"), [

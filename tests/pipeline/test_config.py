@@ -130,7 +130,7 @@ SECTION_CASES = [
                                             "'last year'"),
     # generate
     ("generate.size", "huge", "generate: generate.size is 'huge', which is not one of "
-                              "generate.sizes: ['default', 'small', 'tiny']"),
+                              "generate.sizes: ['cohort', 'default', 'small', 'tiny']"),
     ("generate.sizes.tiny.days", 10, "generate.sizes.tiny.days: Input should be greater than 60, "
                                      "got 10"),
     # data

@@ -90,7 +90,7 @@ def test_automatic_plan_on_the_demo_is_out_of_time(tiny):
     assert plan["source"] == "automatic" and len(val) == len(test) == 1
     assert max(train) + h <= val[0] and val[0] + h <= test[0]
     assert test[0] + h <= last + dt.timedelta(days=1) < test[0] + h + dt.timedelta(days=31)
-    assert report["cutoffs_not_in_features"] == []
+    assert plan["steps"] == [] and plan["validation_share"] is None  # the plan as asked
 
 
 def test_stages_agree_with_the_feature_table(tiny):
@@ -119,10 +119,19 @@ def test_explicit_plan_from_params(tmp_path, tiny):
     report = labels_stage.main(params, out)
     labels = pq.read_table(out.labels_table).to_pandas()
     assert report["plan"] == {"horizon_days": 90, "train": ["2023-03-01", "2023-06-01"],
-                              "validation": [], "test": ["2024-01-01"], "source": "params"}
+                              "validation": [], "test": ["2024-01-01"], "source": "params",
+                              "validation_share": 0.2, "steps": []}
     assert report["rules"]["core_min_purchases"] == 3
     assert sorted(labels["cutoff"].unique()) == [D(2023, 3, 1), D(2023, 6, 1), D(2024, 1, 1)]
-    assert report["rows"]["validation"] == 0
+    # No validation cutoff: a fifth of the customers validate on the training cutoffs,
+    # and none of them trains.
+    validating = labels[labels["split"] == "validation"]
+    training = labels[labels["split"] == "train"]
+    assert set(validating["cutoff"]) == {D(2023, 3, 1), D(2023, 6, 1)}
+    assert not set(validating["customer_id"]) & set(training["customer_id"])
+    share = validating["customer_id"].nunique() / labels.loc[
+        labels["split"] != "test", "customer_id"].nunique()
+    assert 0.15 < share < 0.25
 
 
 def test_leaking_explicit_plan_is_a_config_error(tmp_path, tiny):
@@ -141,9 +150,10 @@ def test_leaking_explicit_plan_is_a_config_error(tmp_path, tiny):
 
 def test_too_short_data_is_a_config_error(tiny):
     _, paths, _, _ = tiny
-    params = _tiny_params(paths, **{"labels.horizon_days": 400})
+    params = _tiny_params(paths, **{"labels.horizon_days": 600})
     with pytest.raises(ConfigError, match=r"labels \(automatic split\): the events span "
-                                          r"\d+ days .* need \d+ days"):
+                                          r"1094 days .* need 1228 days; set "
+                                          r"labels\.horizon_days to at most 533"):
         labels_stage.split_plan(params, D(2022, 1, 2), D(2024, 12, 30))
 
 
