@@ -393,6 +393,62 @@ def train_value(
                         history=curve)
 
 
+def refit(model: TrainedModel, X: pd.DataFrame, y: Any,
+          params: LightGBMParams | None = None) -> TrainedModel:
+    """The same model trained again on other rows, for the rounds early stopping chose.
+
+    What scores is trained on every labelled row, the latest included, after the
+    model was chosen and its rounds fixed on held-out rows: there is no stop set
+    left, so the booster runs ``model.best_iteration`` rounds, with the same
+    objective, hyper-parameters and features.
+
+    Parameters
+    ----------
+    model
+        The model trained with early stopping (:func:`train_defection`,
+        :func:`train_transition` or :func:`train_value`).
+    X, y
+        Design matrix (the columns of ``model.feature_names``) and target of the rows.
+    params
+        Hyper-parameters (those ``model`` was trained with); ``num_boost_round`` and
+        ``early_stopping_rounds`` are not used.
+
+    Returns
+    -------
+    TrainedModel
+        With ``best_iteration`` and ``best_score`` of ``model`` (the rounds and the
+        held-out score that chose them) and no history.
+    """
+    params = params or LightGBMParams()
+    _check_design(X, "X")
+    if tuple(X.columns) != tuple(model.feature_names):
+        raise ValueError("X has other columns than the model: "
+                         f"{sorted(set(X.columns) ^ set(model.feature_names)) or 'order differs'}")
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    trained = model.trained_classes
+    if model.objective == "binary":
+        target, objective = _binary(y, len(X), "y"), {"objective": "binary"}
+    elif model.objective == "tweedie":
+        target = _nonnegative(y, len(X), "y")
+        objective = {"objective": "tweedie", "tweedie_variance_power": TWEEDIE_VARIANCE_POWER}
+    elif model.objective == "multiclass":
+        codes = _encode(y, len(X), model.classes, "y")
+        present = np.unique(codes)
+        trained = tuple(model.classes[i] for i in present)
+        remap = np.full(len(model.classes), -1, dtype=np.int64)
+        remap[present] = np.arange(present.size)
+        target = remap[codes].astype(np.float64)
+        objective = {"objective": "multiclass", "num_class": int(present.size)}
+    else:
+        raise ValueError(f"cannot refit a model with objective {model.objective!r}")
+    data = lgb.Dataset(X, label=target, categorical_feature=categorical, free_raw_data=True)
+    booster = lgb.train({**params.booster_params(), **objective, "metric": model.metric}, data,
+                        num_boost_round=int(model.best_iteration))
+    return TrainedModel(booster, int(model.best_iteration), float(model.best_score),
+                        tuple(X.columns), model.objective, model.metric, classes=model.classes,
+                        trained_classes=trained)
+
+
 # --------------------------------------------------------------------------
 # Prediction
 # --------------------------------------------------------------------------

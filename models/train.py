@@ -8,6 +8,11 @@ one half of the ``validation`` rows' customers and calibrate the defection
 probability on the other half (a stable hash split of customer ids). BG/NBD outputs,
 fitted on the training rows only, are kept as inputs of the defection model when they
 help on validation (or as ``bgnbd_features`` says).
+
+:func:`refit_models` then trains the chosen models again on every labelled row, the
+latest cutoff included, so that what scores has seen the latest behaviour; the
+figures of the evaluation stay those of the models of :func:`fit_models` on the
+held-out test snapshot.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from models.design import FeatureFrame, feature_columns
 from models.lgbm import (
     TrainedModel,
     predict_defection,
+    refit,
     train_defection,
     train_transition,
     train_value,
@@ -139,3 +145,66 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
               "value": value, "calibrator": calibrator, "bgnbd": bgnbd if use_bg else None,
               "feature_frame": ff, "feature_frame_rfm": ff_rfm}
     return fitted, summary
+
+
+def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: LightGBMParams,
+                 horizon_days: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The models that score: those of :func:`fit_models` trained again on every
+    labelled row, the latest cutoff (the test snapshot) included.
+
+    The rounds of each booster are those early stopping chose on the validation rows;
+    the BG/NBD inputs (when kept) are fitted again on every row; the calibrator is
+    fitted on the most recent labelled window, the latest cutoff, scored by the same
+    defection model trained on the earlier cutoffs only (so that it calibrates
+    predictions for rows it did not learn from). The ablation model is not refitted.
+
+    Parameters
+    ----------
+    frame
+        The training frame, every split (``split`` is not read: every row with a label
+        is used); not modified.
+    fitted
+        The output of :func:`fit_models`.
+    lightgbm, horizon_days
+        As for :func:`fit_models`.
+
+    Returns
+    -------
+    deployed : dict
+        The keys of ``fitted``, the refitted models in place.
+    summary : dict
+        JSON-ready: the cutoffs and rows the refit saw, the calibration window.
+    """
+    cutoffs = pd.to_datetime(frame["cutoff"]).dt.date
+    latest = cutoffs.max()
+    if (cutoffs < latest).sum() == 0:
+        raise ValueError("refit_models needs labelled rows before the latest cutoff "
+                         f"{latest} to calibrate on it")
+    bgnbd = (BGNBDBaseline(horizon_days=horizon_days).fit(_buyers(frame))
+             if fitted["bgnbd"] is not None else None)
+    rows = with_bgnbd_features(frame, bgnbd, horizon_days)  # same rows, same order
+    ff = fitted["feature_frame"]
+    X = ff.transform(rows)
+    buyer = rows["defected"].notna().to_numpy()
+    earlier = (cutoffs < latest).to_numpy()
+    y = rows["defected"].to_numpy()
+
+    defection = refit(fitted["defection"], X[buyer], y[buyer].astype(bool), lightgbm)
+    before = refit(fitted["defection"], X[buyer & earlier], y[buyer & earlier].astype(bool),
+                   lightgbm)
+    window = buyer & ~earlier
+    calibrator = ProbabilityCalibrator(random_state=lightgbm.seed).fit(
+        predict_defection(before, X[window]), y[window].astype(bool))
+    transition = refit(fitted["transition"], X, rows["next_stage"].astype(str), lightgbm)
+    value = refit(fitted["value"], X, rows["future_spend"].astype(float), lightgbm)
+    deployed = {**fitted, "defection": defection, "transition": transition, "value": value,
+                "calibrator": calibrator, "bgnbd": bgnbd}
+    summary = {
+        "cutoffs": sorted(d.isoformat() for d in set(cutoffs)),
+        "rows": int(len(rows)), "buyer_rows": int(buyer.sum()),
+        "rounds": {name: fitted[name].best_iteration
+                   for name in ("defection", "transition", "value")},
+        "calibration": {"cutoff": latest.isoformat(), "rows": int(window.sum()),
+                        "method": calibrator.method_, "cv_log_loss": calibrator.cv_log_loss_},
+    }
+    return deployed, summary

@@ -87,7 +87,10 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
     flat = flat_metrics(metrics)
     tracking.log_evaluation(params, run_id, flat, [paths.evaluation, paths.metrics, paths.plots])
-    bundle = scorer(fitted, params, test)
+    # What scores: the models refitted on every labelled cutoff (older outputs have none).
+    deployed = (load_fitted(paths.deployed_models) if paths.deployed_models.exists()
+                else fitted)
+    bundle = scorer(deployed, params, test)
     with atomic_path(paths.scorer, directory=True) as tmp:
         bundle.save(tmp)
     example = test[list(bundle.feature_schema)].head(50)

@@ -38,6 +38,9 @@ class Paths:
         self.labels_table = self.labels / "labels.parquet"
         self.labels_report = self.reports / "labels.json"
         self.models = root / "data" / "models"
+        # The models that score (refitted on every labelled cutoff); those beside the
+        # folder are the ones the test snapshot evaluates.
+        self.deployed_models = self.models / "deployed"
         self.train_report = self.reports / "train.json"
         # Every test figure, and the headline figures DVC shows (`dvc metrics show`).
         self.evaluation = self.reports / "evaluation.json"

@@ -2,9 +2,11 @@
 
 Reads the labels (``data/labels``) and the feature table (``data/features``),
 fits the models with the training recipe (:func:`models.train.fit_models`: train
-on the training snapshots, stop early on one half of the validation snapshot's
-customers, calibrate the defection model on the other half) and writes the fitted
-models to ``data/models/`` with ``reports/train.json``. Everything is logged to one
+on the training snapshots, stop early on one half of the validation rows'
+customers, calibrate the defection model on the other half), refits them on every
+labelled cutoff (:func:`models.train.refit_models`), and writes both to
+``data/models/`` (the refitted ones, which score, in ``data/models/deployed/``)
+with ``reports/train.json``. Everything is logged to one
 MLflow run, which the ``evaluate`` stage continues with the test metrics and the
 registration.
 """
@@ -16,7 +18,7 @@ import time
 from typing import Any
 
 from models.fitted import save_fitted
-from models.train import fit_models
+from models.train import fit_models, refit_models
 from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.datasets import load_training_frame
@@ -39,6 +41,14 @@ def fit(frame: Any, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
         bgnbd_features=params.train.bgnbd_features)
 
 
+def refit(frame: Any, fitted: dict[str, Any],
+          params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The models that score, refitted on every labelled cutoff (see
+    :func:`models.train.refit_models`), with the settings of params."""
+    return refit_models(frame, fitted, lightgbm=lightgbm_params(params),
+                        horizon_days=params.labels.horizon_days)
+
+
 def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, Any]:
     """Train the models; return the summary written to ``reports/train.json``."""
     params = params or load_params()
@@ -48,9 +58,13 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     started = time.perf_counter()
     frame = load_training_frame(paths)
     fitted, summary = fit(frame, params)
+    deployed, summary["refit"] = refit(frame, fitted, params)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     with atomic_path(paths.models, directory=True) as tmp:
         save_fitted(fitted, tmp)
+        deployed_dir = tmp / paths.deployed_models.relative_to(paths.models)
+        deployed_dir.mkdir()
+        save_fitted(deployed, deployed_dir)
     summary["mlflow"] = tracking.log_training(params, paths, frame, fitted, summary)
     write_json(summary, paths.train_report)
     log.info("train: defection model %s BG/NBD features, calibrated by %s; %.1f s",

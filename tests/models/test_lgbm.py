@@ -21,6 +21,7 @@ from models.lgbm import (
     predict_defection,
     predict_transition,
     predict_value,
+    refit,
     train_defection,
     train_transition,
     train_value,
@@ -265,3 +266,47 @@ def test_value_rejects_negative_spend(data):
     y[7] = -2.0
     with pytest.raises(ValueError, match=r"finite and >= 0; 1 value"):
         train_value(X_tr, y, X_st, np.ones(len(X_st)), FAST)
+
+
+# --------------------------------------------------------------------------
+# Refit on other rows
+# --------------------------------------------------------------------------
+
+
+def test_refit_runs_the_chosen_rounds_on_the_new_rows(data):
+    (X, rows), (X_stop, stop) = data["train"], data["stop"]
+    model = train_defection(X, rows["defected"], X_stop, stop["defected"], FAST)
+    # Rows where the relationship is reversed: the refitted model follows them.
+    flipped = ~rows["defected"]
+    again = refit(model, X, flipped, FAST)
+    assert again.best_iteration == model.best_iteration
+    assert again.booster.num_trees() == model.best_iteration
+    p_old, p_new = predict_defection(model, X), predict_defection(again, X)
+    assert np.corrcoef(p_old, p_new)[0, 1] < -0.5
+    # The same rows and labels give the same booster as a fixed-round training.
+    same = refit(model, X, rows["defected"], FAST)
+    assert same.booster.model_to_string() == refit(model, X, rows["defected"],
+                                                    FAST).booster.model_to_string()
+
+
+def test_refit_of_the_transition_and_value_models(data):
+    (X, rows), (X_stop, stop) = data["train"], data["stop"]
+    nxt = np.where(rows["defected"], "lost", "core")
+    nxt_stop = np.where(stop["defected"], "lost", "core")
+    transition = train_transition(X, nxt, X_stop, nxt_stop, FAST)
+    # The refit rows hold a class the first model never saw: it is learnt.
+    nxt_new = np.where(rows["x2"] > 1.5, "at_risk", nxt)
+    again = refit(transition, X, nxt_new, FAST)
+    assert set(again.trained_classes) == {"core", "at_risk", "lost"}
+    proba = predict_transition(again, X)
+    assert proba.shape == (len(X), len(STAGES))
+    spend = np.where(rows["defected"], 0.0, 10.0 + rows["x1"].abs())
+    value = train_value(X, spend, X_stop, np.where(stop["defected"], 0.0, 10.0), FAST)
+    assert refit(value, X, spend * 2, FAST).best_iteration == value.best_iteration
+
+
+def test_refit_refuses_other_columns(data):
+    (X, rows), (X_stop, stop) = data["train"], data["stop"]
+    model = train_defection(X, rows["defected"], X_stop, stop["defected"], FAST)
+    with pytest.raises(ValueError, match="X has other columns than the model"):
+        refit(model, X.drop(columns=["x1"]), rows["defected"], FAST)

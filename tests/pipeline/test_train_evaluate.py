@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sklearn.metrics import log_loss
 
-from models.fitted import models_digest, predict_all, save_fitted
+from models.fitted import load_fitted, models_digest, predict_all, save_fitted
 from pipeline import datasets, evaluate, tracking, train
 
 pytestmark = pytest.mark.slow
@@ -97,6 +99,31 @@ def test_training_is_deterministic(project, tmp_path):
     pa_ = predict_all(a, test, horizon_days=params.labels.horizon_days)
     pb_ = predict_all(b, test, horizon_days=params.labels.horizon_days)
     pd.testing.assert_frame_equal(pa_, pb_)
-    # Byte for byte: the model files of a retraining are those of the pipeline's run.
+    # Byte for byte: the model files of a retraining (and of its refit) are those of
+    # the pipeline's run.
+    deployed, _ = train.refit(frame, a, params)
     save_fitted(a, tmp_path)
+    (tmp_path / "deployed").mkdir()
+    save_fitted(deployed, tmp_path / "deployed")
     assert models_digest(tmp_path) == models_digest(paths.models)
+
+
+def test_the_models_that_score_have_seen_the_latest_cutoff(project):
+    params, paths, summary, _, _ = project
+    frame = datasets.load_training_frame(paths)
+    test = frame[frame["split"] == "test"].reset_index(drop=True)
+    refit = summary["refit"]
+    assert refit["cutoffs"][-1] == pd.Timestamp(test["cutoff"].iloc[0]).date().isoformat()
+    assert refit["rows"] == len(frame)
+    assert refit["calibration"]["cutoff"] == refit["cutoffs"][-1]
+    held_out, deployed = load_fitted(paths.models), load_fitted(paths.deployed_models)
+    assert deployed["defection"].best_iteration == held_out["defection"].best_iteration
+    # The refitted booster learnt from the test rows: it fits them better (in sample)
+    # than the one that never saw them, and it scores differently.
+    buyers = test[test["defected"].notna()].reset_index(drop=True)
+    y = buyers["defected"].astype(bool).to_numpy()
+    h = params.labels.horizon_days
+    raw = {name: predict_all(models, buyers, horizon_days=h)["p_defect_raw"].to_numpy()
+           for name, models in (("held_out", held_out), ("deployed", deployed))}
+    assert log_loss(y, raw["deployed"]) < log_loss(y, raw["held_out"])
+    assert not np.allclose(raw["deployed"], raw["held_out"])
