@@ -138,6 +138,9 @@ def test_evaluate_writes_the_training_report_and_logs_it_to_the_run(trained_proj
         "roc", "pr", "calibration", "lift", "confusion", "importance", "ablation",
         "transitions")}
     assert "Version 1 was promoted to champion" in page
+    refit = train_summary["refit"]
+    assert "The models that score</strong> are trained again on every labelled cutoff" in page
+    assert f"{refit['cutoffs'][0]} to {refit['cutoffs'][-1]}" in page
     # Self-contained: plotly.js inlined, nothing fetched from elsewhere.
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"?https?:", page)
     assert len(page) > 3_000_000  # plotly.js itself
