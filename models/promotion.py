@@ -8,6 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
+#: The upper end of the paired bootstrap interval of the AUC difference to the best
+#: baseline, among the challenger's test metrics.
+BASELINE_GAP_HIGH = "test_auc_vs_best_baseline_ci_high"
+
 #: Metrics where lower is better; the others (AUCs) are better higher.
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
 
@@ -18,7 +22,11 @@ class PromotionRule(BaseModel):
 
     Both are read from the defection model's test metrics, named
     ``test_defection_<metric>``: a discrimination metric (an AUC) decides, a
-    calibration metric guards. The declaration of ``evaluate.promotion`` in
+    calibration metric guards. Before any comparison with the champion, a
+    challenger that loses to the best baseline beyond sampling noise (the upper
+    end of the paired bootstrap interval of its AUC difference,
+    ``test_auc_vs_best_baseline_ci_high``, below 0) is refused, unless
+    ``allow_worse_than_baseline``. The declaration of ``evaluate.promotion`` in
     ``params.yaml``; ``min_improvement`` and ``guard_tolerance`` are at least 0.
     """
 
@@ -28,6 +36,7 @@ class PromotionRule(BaseModel):
     min_improvement: StrictFloat = Field(default=0.0, ge=0)
     guard_metric: Literal["log_loss", "brier", "ece"] = "log_loss"
     guard_tolerance: StrictFloat = Field(default=0.005, ge=0)
+    allow_worse_than_baseline: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,15 @@ def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None
     if missing:
         raise ValueError(f"the challenger's run has no metric {missing}")
     new = {k: float(challenger[k]) for k in keys}
+    high = challenger.get(BASELINE_GAP_HIGH)
+    if high is not None and float(high) < 0 and not rule.allow_worse_than_baseline:
+        diff = challenger.get("test_auc_vs_best_baseline_diff", float("nan"))
+        low = challenger.get("test_auc_vs_best_baseline_ci_low", float("nan"))
+        return Decision(False, f"loses to the best baseline beyond sampling noise: AUC "
+                        f"difference {diff:+.4f} [{low:+.4f}, {float(high):+.4f}] (set "
+                        "evaluate.promotion.allow_worse_than_baseline to promote it anyway)",
+                        new, ({k: float(champion[k]) for k in keys if k in champion}
+                              if champion else None))
     if champion is None or any(k not in champion for k in keys):
         return Decision(True, "no champion with comparable test metrics yet", new, None)
     old = {k: float(champion[k]) for k in keys}

@@ -75,3 +75,19 @@ def test_same_models_are_promoted_whatever_the_metrics():
     decision = decide(champion, champion, rule, same_models=True)
     assert decision.promote and "same fitted models" in decision.reason
     assert decision.champion == champion
+
+
+def test_a_challenger_that_loses_to_the_best_baseline_beyond_noise_is_refused():
+    worse = {"test_defection_roc_auc": 0.80, "test_defection_log_loss": 0.40,
+             "test_auc_vs_best_baseline_diff": -0.02,
+             "test_auc_vs_best_baseline_ci_low": -0.03,
+             "test_auc_vs_best_baseline_ci_high": -0.001}
+    rule = PromotionRule()
+    for champion in (None, {"test_defection_roc_auc": 0.70, "test_defection_log_loss": 0.5}):
+        decision = decide(worse, champion, rule)
+        assert not decision.promote
+        assert decision.reason.startswith("loses to the best baseline beyond sampling noise: "
+                                          "AUC difference -0.0200 [-0.0300, -0.0010]")
+    # Within the noise it is compared as usual; a parameter can allow the loss.
+    assert decide({**worse, "test_auc_vs_best_baseline_ci_high": 0.001}, None, rule).promote
+    assert decide(worse, None, PromotionRule(allow_worse_than_baseline=True)).promote
