@@ -10,6 +10,12 @@ inputs, in training and in scoring (:func:`with_bgnbd_features`). Rows without
 a purchase (prospects, for whom defection has no meaning, see
 :func:`models.labels.make_labels`) get NaN.
 
+:class:`BTYDBaseline` holds what such a baseline does for any model of repeat
+buying with ``(frequency, recency, T)`` inputs: those inputs from feature-table
+rows in a unit of time, the buyers to fit on, and predictions over the horizon
+with NaN for prospects; the Pareto/NBD baseline
+(:class:`models.paretonbd_baseline.ParetoNBDBaseline`) is built on it too.
+
 Data contract: the rows need ``frequency``, ``recency_days`` and
 ``days_since_first_purchase`` (see :func:`features.spec.feature_table`); the
 features are ``float64`` columns on the index of the rows. The input checks
@@ -31,11 +37,12 @@ from models.bgnbd import BetaGeoModel
 __all__ = [
     "BGNBD_FEATURES",
     "BGNBDBaseline",
+    "BTYDBaseline",
     "bgnbd_features",
     "with_bgnbd_features",
 ]
 
-_BGNBD_COLUMNS = ("frequency", "recency_days", "days_since_first_purchase")
+_BTYD_COLUMNS = ("frequency", "recency_days", "days_since_first_purchase")
 
 
 # --------------------------------------------------------------------------
@@ -58,14 +65,14 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# BG/NBD
+# Models of repeat buying on feature-table rows
 # --------------------------------------------------------------------------
 
 
-def _bgnbd_inputs(frame: pd.DataFrame, unit_days: float,
-                  who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _btyd_inputs(frame: pd.DataFrame, unit_days: float,
+                 who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(buyer, x, t_x, T)`` from feature-table rows; ``x, t_x, T`` for buyers only."""
-    _require(frame, _BGNBD_COLUMNS, who)
+    _require(frame, _BTYD_COLUMNS, who)
     n = _column(frame, "frequency")
     recency = _column(frame, "recency_days")
     since_first = _column(frame, "days_since_first_purchase")
@@ -86,7 +93,46 @@ def _bgnbd_inputs(frame: pd.DataFrame, unit_days: float,
     return buyer, x, t_x, big_t
 
 
-class BGNBDBaseline(BaseEstimator):
+class BTYDBaseline(BaseEstimator):
+    """What the baselines of repeat-buying models on feature-table rows share.
+
+    A subclass has the parameters ``horizon_days`` and ``unit_days``, fits a
+    model of ``(frequency, recency, T)`` in units of ``unit_days`` days as
+    ``model_`` on :meth:`_buyers`, and predicts with :meth:`_predict`. See
+    :class:`BGNBDBaseline` for how the inputs are taken from the rows.
+    """
+
+    horizon_days: float
+    unit_days: float
+
+    def _buyers(self, X: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(x, t_x, T)`` of the rows of ``X`` with a purchase, to fit on.
+
+        Raises ``ValueError`` if ``horizon_days`` or ``unit_days`` is not positive,
+        a column is missing, a buyer lacks its recency or tenure, or there is no
+        buyer.
+        """
+        for name in ("horizon_days", "unit_days"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{who}: {name} must be a positive number; got {value!r}")
+        _, x, t_x, big_t = _btyd_inputs(X, float(self.unit_days), who)
+        if x.size == 0:
+            raise ValueError(f"{who}: none of the {len(X)} rows has a purchase")
+        return x, t_x, big_t
+
+    def _predict(self, X: pd.DataFrame, method: str, who: str) -> np.ndarray:
+        """``model_.<method>(horizon, x, t_x, T)`` for the buyers, NaN for the others."""
+        check_is_fitted(self, "model_")
+        buyer, x, t_x, big_t = _btyd_inputs(X, float(self.unit_days), who)
+        out = np.full(len(X), np.nan)
+        if x.size:
+            horizon = float(self.horizon_days) / float(self.unit_days)
+            out[buyer] = getattr(self.model_, method)(horizon, x, t_x, big_t)
+        return out
+
+
+class BGNBDBaseline(BTYDBaseline):
     """Defection as "no purchase in the horizon" under a BG/NBD model.
 
     The BG/NBD inputs of a customer at a cutoff are taken from its row of the
@@ -168,29 +214,11 @@ class BGNBDBaseline(BaseEstimator):
             If a column is missing, a buyer lacks its recency or tenure, there is
             no buyer, or a parameter is out of range.
         """
-        who = "BGNBDBaseline.fit"
-        for name in ("horizon_days", "unit_days"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{who}: {name} must be a positive number; got {value!r}")
-        _, x, t_x, big_t = _bgnbd_inputs(X, float(self.unit_days), who)
-        if x.size == 0:
-            raise ValueError(f"{who}: none of the {len(X)} rows has a purchase")
+        x, t_x, big_t = self._buyers(X, "BGNBDBaseline.fit")
         self.model_ = BetaGeoModel(penalizer=self.penalizer,
                                    max_iter=self.max_iter).fit(x, t_x, big_t)
         self.n_train_ = int(x.size)
         return self
-
-    def _predict(self, X: pd.DataFrame, what: str) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        buyer, x, t_x, big_t = _bgnbd_inputs(X, float(self.unit_days),
-                                             f"BGNBDBaseline.{what}")
-        out = np.full(len(X), np.nan)
-        if x.size:
-            horizon = float(self.horizon_days) / float(self.unit_days)
-            method = getattr(self.model_, what)
-            out[buyer] = method(horizon, x, t_x, big_t)
-        return out
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of no purchase in the next ``horizon_days`` days.
@@ -205,7 +233,7 @@ class BGNBDBaseline(BaseEstimator):
         numpy.ndarray of shape (n,)
             ``p_defect``; NaN for rows without a purchase.
         """
-        return self._predict(X, "p_no_purchase")
+        return self._predict(X, "p_no_purchase", "BGNBDBaseline.p_no_purchase")
 
     def expected_purchases(self, X: pd.DataFrame) -> np.ndarray:
         """Expected purchase days in the next ``horizon_days`` days.
@@ -220,7 +248,7 @@ class BGNBDBaseline(BaseEstimator):
         numpy.ndarray of shape (n,)
             NaN for rows without a purchase.
         """
-        return self._predict(X, "expected_purchases")
+        return self._predict(X, "expected_purchases", "BGNBDBaseline.expected_purchases")
 
 
 #: Columns of :func:`bgnbd_features`.
@@ -295,7 +323,7 @@ def bgnbd_features(model: BGNBDBaseline | BetaGeoModel, frame: pd.DataFrame,
         raise ValueError(f"{who}: horizon_days must be a positive number; got {horizon_days!r}")
     if not (np.isfinite(unit) and unit > 0):
         raise ValueError(f"{who}: unit_days must be a positive number; got {unit!r}")
-    buyer, x, t_x, big_t = _bgnbd_inputs(frame, unit, who)
+    buyer, x, t_x, big_t = _btyd_inputs(frame, unit, who)
     horizon = float(horizon_days) / unit
     columns = {name: np.full(len(frame), np.nan) for name in BGNBD_FEATURES}
     if x.size:

@@ -25,9 +25,11 @@ class PromotionRule(BaseModel):
     calibration metric guards. Before any comparison with the champion, a
     challenger that loses to the best baseline beyond sampling noise (the upper
     end of the paired bootstrap interval of its AUC difference,
-    ``test_auc_vs_best_baseline_ci_high``, below 0) is refused, unless
-    ``allow_worse_than_baseline``. The declaration of ``evaluate.promotion`` in
-    ``params.yaml``; ``min_improvement`` and ``guard_tolerance`` are at least 0.
+    ``test_auc_vs_best_baseline_ci_high``, below 0) is refused while there is a
+    champion to keep, unless ``allow_worse_than_baseline``; without a champion it is
+    promoted (nothing else could score) and the decision says that it loses. The
+    declaration of ``evaluate.promotion`` in ``params.yaml``; ``min_improvement`` and
+    ``guard_tolerance`` are at least 0.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,14 +75,18 @@ def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None
         raise ValueError(f"the challenger's run has no metric {missing}")
     new = {k: float(challenger[k]) for k in keys}
     high = challenger.get(BASELINE_GAP_HIGH)
-    if high is not None and float(high) < 0 and not rule.allow_worse_than_baseline:
+    loses = high is not None and float(high) < 0 and not rule.allow_worse_than_baseline
+    if loses:
         diff = challenger.get("test_auc_vs_best_baseline_diff", float("nan"))
         low = challenger.get("test_auc_vs_best_baseline_ci_low", float("nan"))
-        return Decision(False, f"loses to the best baseline beyond sampling noise: AUC "
-                        f"difference {diff:+.4f} [{low:+.4f}, {float(high):+.4f}] (set "
-                        "evaluate.promotion.allow_worse_than_baseline to promote it anyway)",
-                        new, ({k: float(champion[k]) for k in keys if k in champion}
-                              if champion else None))
+        loss = (f"loses to the best baseline beyond sampling noise: AUC difference "
+                f"{diff:+.4f} [{low:+.4f}, {float(high):+.4f}]")
+        if champion is not None:
+            return Decision(False, f"{loss} (set evaluate.promotion.allow_worse_than_baseline "
+                            "to promote it anyway)", new,
+                            {k: float(champion[k]) for k in keys if k in champion})
+        # Nothing else could score: promoted, and said so.
+        return Decision(True, f"no champion yet, promoted although it {loss}", new, None)
     if champion is None or any(k not in champion for k in keys):
         return Decision(True, "no champion with comparable test metrics yet", new, None)
     old = {k: float(champion[k]) for k in keys}

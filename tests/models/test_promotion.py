@@ -83,11 +83,16 @@ def test_a_challenger_that_loses_to_the_best_baseline_beyond_noise_is_refused():
              "test_auc_vs_best_baseline_ci_low": -0.03,
              "test_auc_vs_best_baseline_ci_high": -0.001}
     rule = PromotionRule()
-    for champion in (None, {"test_defection_roc_auc": 0.70, "test_defection_log_loss": 0.5}):
-        decision = decide(worse, champion, rule)
-        assert not decision.promote
-        assert decision.reason.startswith("loses to the best baseline beyond sampling noise: "
-                                          "AUC difference -0.0200 [-0.0300, -0.0010]")
+    champion = {"test_defection_roc_auc": 0.70, "test_defection_log_loss": 0.5}
+    decision = decide(worse, champion, rule)
+    assert not decision.promote
+    assert decision.reason.startswith("loses to the best baseline beyond sampling noise: "
+                                      "AUC difference -0.0200 [-0.0300, -0.0010]")
+    # Without a champion nothing else could score: promoted, saying that it loses.
+    first = decide(worse, None, rule)
+    assert first.promote and first.reason == (
+        "no champion yet, promoted although it loses to the best baseline beyond sampling "
+        "noise: AUC difference -0.0200 [-0.0300, -0.0010]")
     # Within the noise it is compared as usual; a parameter can allow the loss.
     assert decide({**worse, "test_auc_vs_best_baseline_ci_high": 0.001}, None, rule).promote
-    assert decide(worse, None, PromotionRule(allow_worse_than_baseline=True)).promote
+    assert decide(worse, champion, PromotionRule(allow_worse_than_baseline=True)).promote
