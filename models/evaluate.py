@@ -3,7 +3,7 @@
 On the test snapshot (out of time, see :mod:`models.split_plan`):
 
 * defection: the calibrated model against the recency heuristic, a logistic
-  regression on RFM and BG/NBD (each fitted on the training rows), and, when
+  regression on RFM, BG/NBD and Pareto/NBD (each fitted on the training rows), and, when
   given, the oracle (the true probability, on simulator data); the paired
   bootstrap interval of the AUC difference to the best baseline, and the share of
   the baseline-to-oracle gap the model closes;
@@ -35,10 +35,11 @@ from models.metrics import (
     transition_metrics,
     value_metrics,
 )
+from models.paretonbd_baseline import ParetoNBDBaseline
 from models.stages import STAGES
 
 #: The baselines of the defection model, by name.
-BASELINES = ("recency", "rfm_logistic", "bgnbd")
+BASELINES = ("recency", "rfm_logistic", "bgnbd", "paretonbd")
 
 
 def evaluate(frame: pd.DataFrame, fitted: dict[str, Any], *, horizon_days: int,
@@ -73,6 +74,7 @@ def evaluate(frame: pd.DataFrame, fitted: dict[str, Any], *, horizon_days: int,
         "recency": RecencyHeuristic().fit(tb, ty),
         "rfm_logistic": rfm_logistic().fit(tb, ty),
         "bgnbd": BGNBDBaseline(horizon_days=horizon).fit(tb),
+        "paretonbd": ParetoNBDBaseline(horizon_days=horizon).fit(tb),
     }
     test_b = test[buyer]
     p_base = {}

@@ -33,6 +33,7 @@ CONTENDERS: dict[str, str] = {
     "recency": "Recency heuristic",
     "rfm_logistic": "Logistic regression on RFM",
     "bgnbd": "BG/NBD",
+    "paretonbd": "Pareto/NBD",
     "oracle": "Oracle (true probability, simulator only)",
 }
 #: Metric columns of the comparison: key, heading, whether higher is better.

@@ -49,4 +49,4 @@ def test_every_customer_is_scored(repo):
 def test_the_model_is_evaluated_against_the_baselines(repo):
     metrics = _json(repo, "metrics.json")
     assert 0.5 < metrics["defection"]["roc_auc"] <= 1
-    assert set(metrics["baseline_roc_auc"]) >= {"recency", "rfm_logistic", "bgnbd"}
+    assert set(metrics["baseline_roc_auc"]) >= {"recency", "rfm_logistic", "bgnbd", "paretonbd"}

@@ -38,7 +38,7 @@ def test_models_and_reports_are_written(project):
 def test_metrics_cover_model_baselines_and_oracle(project):
     _, _, _, metrics, _ = project
     d = metrics["defection"]
-    for who in ("model", "recency", "rfm_logistic", "bgnbd", "oracle"):
+    for who in ("model", "recency", "rfm_logistic", "bgnbd", "paretonbd", "oracle"):
         assert 0.5 < d[who]["roc_auc"] <= 1.0, who
         assert d[who]["log_loss"] > 0, who
     assert d["oracle"]["roc_auc"] >= d["model"]["roc_auc"] - 0.02  # nothing sees the latent
