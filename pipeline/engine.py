@@ -24,7 +24,7 @@ from features.engines import duckdb as duckdb_engine
 from features.engines.duckdb import BuildSummary
 from features.schema import N_PARTITIONS
 from features.spec import FeatureSpec, snapshot_cutoffs
-from pipeline.errors import NoEventsError
+from pipeline.errors import ConfigError, NoEventsError
 from pipeline.params import Params
 from pipeline.paths import Paths
 from pipeline.wiring.models import split_plan
@@ -67,18 +67,19 @@ def open_clean(params: Params, paths: Paths) -> CleanTables:
 def cutoffs_for(params: Params, first_event: dt.date, last_event: dt.date) -> list[dt.date]:
     """The snapshots of the feature table: the snapshot grid of params over the data's
     date range, and every cutoff of the plan the labels use (:func:`pipeline.wiring.
-    models.split_plan`), so that every labelled row has its features.
-
-    Raises
-    ------
-    ConfigError
-        When no plan fits the data (the message names the parameter to change).
+    models.split_plan`), so that every labelled row has its features. When no plan
+    fits the data, the grid alone: the features are still there to explore and to
+    score, and the ``labels`` stage stops with the reason.
     """
     f = params.features
     grid = snapshot_cutoffs(first_event=first_event, last_event=last_event,
                             frequency=f.snapshot_frequency, first=f.first_snapshot,
                             last=f.last_snapshot)
-    return sorted(set(grid) | set(split_plan(params, first_event, last_event).cutoffs))
+    try:
+        plan = split_plan(params, first_event, last_event).cutoffs
+    except ConfigError:
+        plan = []  # no plan fits: the labels stage says why, and what to change
+    return sorted(set(grid) | set(plan))
 
 
 def partitions_per_chunk(con: duckdb.DuckDBPyConnection, clean: dict, events_per_chunk: int,
