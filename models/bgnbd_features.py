@@ -102,8 +102,59 @@ class BTYDBaseline(BaseEstimator):
     :class:`BGNBDBaseline` for how the inputs are taken from the rows.
     """
 
-    horizon_days: float
-    unit_days: float
+    #: The model class (fitted as ``model_``) and its method of P(no purchase in t).
+    _model: type
+    _no_purchase: str
+
+    def __init__(self, *, horizon_days: float = 90, unit_days: float = 7.0,
+                 penalizer: float = 0.0, max_iter: int = 1000) -> None:
+        self.horizon_days = horizon_days
+        self.unit_days = unit_days
+        self.penalizer = penalizer
+        self.max_iter = max_iter
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> BTYDBaseline:
+        """Fit the model on the buyers among the rows of ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Feature-table rows with ``frequency``, ``recency_days`` and
+            ``days_since_first_purchase``.
+        y : ignored
+            Present for the scikit-learn API; the model learns from the history only.
+
+        Returns
+        -------
+        The fitted estimator (``self``).
+
+        Raises
+        ------
+        ValueError
+            If a column is missing, a buyer lacks its recency or tenure, there is
+            no buyer, or a parameter is out of range.
+        """
+        x, t_x, big_t = self._buyers(X, f"{type(self).__name__}.fit")
+        self.model_ = self._model(penalizer=self.penalizer,
+                                  max_iter=self.max_iter).fit(x, t_x, big_t)
+        self.n_train_ = int(x.size)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of no purchase in the next ``horizon_days`` days.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Feature-table rows.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n,)
+            ``p_defect``; NaN for rows without a purchase.
+        """
+        return self._predict(X, self._no_purchase,
+                             f"{type(self).__name__}.{self._no_purchase}")
 
     def _buyers(self, X: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(x, t_x, T)`` of the rows of ``X`` with a purchase, to fit on.
@@ -185,55 +236,8 @@ class BGNBDBaseline(BTYDBaseline):
     Rows without a purchase (prospects) are skipped in ``fit`` and get NaN.
     """
 
-    def __init__(self, *, horizon_days: float = 90, unit_days: float = 7.0,
-                 penalizer: float = 0.0, max_iter: int = 1000) -> None:
-        self.horizon_days = horizon_days
-        self.unit_days = unit_days
-        self.penalizer = penalizer
-        self.max_iter = max_iter
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> BGNBDBaseline:
-        """Fit the BG/NBD model on the buyers among the rows of ``X``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Feature-table rows with ``frequency``, ``recency_days`` and
-            ``days_since_first_purchase``.
-        y : ignored
-            Present for the scikit-learn API; BG/NBD learns from the history only.
-
-        Returns
-        -------
-        BGNBDBaseline
-            The fitted estimator (``self``).
-
-        Raises
-        ------
-        ValueError
-            If a column is missing, a buyer lacks its recency or tenure, there is
-            no buyer, or a parameter is out of range.
-        """
-        x, t_x, big_t = self._buyers(X, "BGNBDBaseline.fit")
-        self.model_ = BetaGeoModel(penalizer=self.penalizer,
-                                   max_iter=self.max_iter).fit(x, t_x, big_t)
-        self.n_train_ = int(x.size)
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of no purchase in the next ``horizon_days`` days.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Feature-table rows.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n,)
-            ``p_defect``; NaN for rows without a purchase.
-        """
-        return self._predict(X, "p_no_purchase", "BGNBDBaseline.p_no_purchase")
+    _model = BetaGeoModel
+    _no_purchase = "p_no_purchase"
 
     def expected_purchases(self, X: pd.DataFrame) -> np.ndarray:
         """Expected purchase days in the next ``horizon_days`` days.

@@ -202,6 +202,16 @@ def _encode(y: Any, n: int, classes: Sequence[Hashable], what: str) -> np.ndarra
     return codes
 
 
+def _trained_classes(codes: np.ndarray,
+                     classes: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The classes that occur in ``codes`` (positions in ``classes``), and the map from
+    a position in ``classes`` to the booster's class index (-1 for absent classes)."""
+    present = np.unique(codes)
+    remap = np.full(len(classes), -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    return tuple(classes[i] for i in present), remap
+
+
 def _fit(
     X_train: pd.DataFrame,
     y_train: np.ndarray,
@@ -325,20 +335,17 @@ def train_transition(
     categorical = _check_pair(X_train, X_stop)
     codes_tr = _encode(y_train, len(X_train), classes, "y_train")
     codes_st = _encode(y_stop, len(X_stop), classes, "y_stop")
-    present = np.unique(codes_tr)
-    if present.size < 2:
-        raise ValueError(f"y_train has {present.size} class(es) of {list(classes)}; "
+    trained, remap = _trained_classes(codes_tr, classes)
+    if len(trained) < 2:
+        raise ValueError(f"y_train has {len(trained)} class(es) of {list(classes)}; "
                          "the transition model needs at least two")
-    trained = tuple(classes[i] for i in present)
-    remap = np.full(len(classes), -1, dtype=np.int64)
-    remap[present] = np.arange(present.size)
     keep = remap[codes_st] >= 0
     if not keep.any():
         raise ValueError(f"no stop row has a class seen in training ({list(trained)})")
     X_st = X_stop[keep] if not keep.all() else X_stop
     booster, best, score, curve = _fit(
         X_train, remap[codes_tr].astype(np.float64), X_st, remap[codes_st[keep]].astype(np.float64),
-        params, {"objective": "multiclass", "num_class": int(present.size)}, "multi_logloss",
+        params, {"objective": "multiclass", "num_class": len(trained)}, "multi_logloss",
         categorical)
     return TrainedModel(booster, best, score, tuple(X_train.columns), "multiclass",
                         "multi_logloss", classes=classes, trained_classes=trained, history=curve)
@@ -433,12 +440,9 @@ def refit(model: TrainedModel, X: pd.DataFrame, y: Any,
         objective = {"objective": "tweedie", "tweedie_variance_power": TWEEDIE_VARIANCE_POWER}
     elif model.objective == "multiclass":
         codes = _encode(y, len(X), model.classes, "y")
-        present = np.unique(codes)
-        trained = tuple(model.classes[i] for i in present)
-        remap = np.full(len(model.classes), -1, dtype=np.int64)
-        remap[present] = np.arange(present.size)
+        trained, remap = _trained_classes(codes, model.classes)
         target = remap[codes].astype(np.float64)
-        objective = {"objective": "multiclass", "num_class": int(present.size)}
+        objective = {"objective": "multiclass", "num_class": len(trained)}
     else:
         raise ValueError(f"cannot refit a model with objective {model.objective!r}")
     data = lgb.Dataset(X, label=target, categorical_feature=categorical, free_raw_data=True)

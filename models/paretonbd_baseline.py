@@ -15,8 +15,6 @@ through the shared :class:`~models.bgnbd_features.BTYDBaseline`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -66,56 +64,8 @@ class ParetoNBDBaseline(BTYDBaseline):
     composite one.
     """
 
-    def __init__(self, *, horizon_days: float = 90, unit_days: float = 7.0,
-                 penalizer: float = 0.0, max_iter: int = 1000) -> None:
-        self.horizon_days = horizon_days
-        self.unit_days = unit_days
-        self.penalizer = penalizer
-        self.max_iter = max_iter
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> ParetoNBDBaseline:
-        """Fit the Pareto/NBD model on the buyers among the rows of ``X``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Feature-table rows with ``frequency``, ``recency_days`` and
-            ``days_since_first_purchase``.
-        y : ignored
-            Present for the scikit-learn API; Pareto/NBD learns from the history only.
-
-        Returns
-        -------
-        ParetoNBDBaseline
-            The fitted estimator (``self``).
-
-        Raises
-        ------
-        ValueError
-            If a column is missing, a buyer lacks its recency or tenure, there is
-            no buyer, or a parameter is out of range.
-        """
-        x, t_x, big_t = self._buyers(X, "ParetoNBDBaseline.fit")
-        self.model_ = ParetoNBDModel(penalizer=self.penalizer,
-                                     max_iter=self.max_iter).fit(x, t_x, big_t)
-        self.n_train_ = int(x.size)
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of no purchase in the next ``horizon_days`` days.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Feature-table rows.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n,)
-            ``p_defect``; NaN for rows without a purchase.
-        """
-        return self._predict(X, "conditional_probability_no_purchase",
-                             "ParetoNBDBaseline.predict_proba")
+    _model = ParetoNBDModel
+    _no_purchase = "conditional_probability_no_purchase"
 
     def expected_purchases(self, X: pd.DataFrame) -> np.ndarray:
         """Expected purchase days in the next ``horizon_days`` days, ``E[X]``.
