@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 
+from models.calibration import expected_calibration_error
 from models.curves import curves
-
-
-def _calibration() -> types.ModuleType:
-    """The real models.calibration, or skip the test."""
-    module = pytest.importorskip("models.calibration")
-    if getattr(module, "is_stub", False):
-        pytest.skip("models.calibration is not there yet")
-    return module
-
-
-def _twenty_rows() -> tuple[np.ndarray, np.ndarray]:
-    """20 rows with distinct scores; defectors at score ranks 1, 3, 5 and 8 (base rate 0.2).
-
-    Shuffled, so that nothing relies on the input order.
-    """
-    p = np.linspace(0.95, 0.0, 20)  # rank 1 = 0.95
-    y = np.zeros(20, dtype=int)
-    y[[0, 2, 4, 7]] = 1
-    order = np.random.default_rng(3).permutation(20)
-    return y[order], p[order]
-
 
 # --------------------------------------------------------------------------
 # curves
 # --------------------------------------------------------------------------
 
 
-def test_curves_frames() -> None:
-    y, p = _twenty_rows()
+def test_curves_frames(twenty_rows) -> None:
+    y, p = twenty_rows
     out = curves(y, p)
     assert set(out) == {"roc", "pr", "calibration", "lift"}
     roc = out["roc"]
@@ -66,14 +44,13 @@ def test_curves_frames() -> None:
 
 
 def test_calibration_frame_adds_up_to_the_ece() -> None:
-    calibration = _calibration()
     rng = np.random.default_rng(8)
     p = np.round(rng.random(137), 1)  # many ties
     y = (rng.random(137) < p).astype(int)
     cal = curves(y, p)["calibration"]
     assert cal["count"].sum() == 137
     gaps = (cal["count"] * (cal["observed"] - cal["mean_p"]).abs()).sum() / 137
-    assert gaps == pytest.approx(calibration.expected_calibration_error(y, p, n_bins=10))
+    assert gaps == pytest.approx(expected_calibration_error(y, p, n_bins=10))
 
 
 def test_curves_need_both_classes() -> None:

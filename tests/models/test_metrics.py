@@ -16,8 +16,6 @@ The six-row fixture ``Y6``/``P6`` (scores already sorted) has, by hand:
 from __future__ import annotations
 
 import math
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -37,37 +35,10 @@ Y6 = np.array([0, 0, 1, 0, 1, 1])
 P6 = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
 
 
-@pytest.fixture(autouse=True)
-def _calibration_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for models.calibration where it is not there, so that the other
-    metrics can be tested on their own; the ECE test skips in that case."""
-    try:
-        import models.calibration  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("models.calibration")
-        stub.expected_calibration_error = lambda y, p, n_bins=10: math.nan
-        stub.is_stub = True
-        monkeypatch.setitem(sys.modules, "models.calibration", stub)
 
 
-def _calibration() -> types.ModuleType:
-    """The real models.calibration, or skip the test."""
-    module = pytest.importorskip("models.calibration")
-    if getattr(module, "is_stub", False):
-        pytest.skip("models.calibration is not there yet")
-    return module
 
 
-def _twenty_rows() -> tuple[np.ndarray, np.ndarray]:
-    """20 rows with distinct scores; defectors at score ranks 1, 3, 5 and 8 (base rate 0.2).
-
-    Shuffled, so that nothing relies on the input order.
-    """
-    p = np.linspace(0.95, 0.0, 20)  # rank 1 = 0.95
-    y = np.zeros(20, dtype=int)
-    y[[0, 2, 4, 7]] = 1
-    order = np.random.default_rng(3).permutation(20)
-    return y[order], p[order]
 
 
 # --------------------------------------------------------------------------
@@ -91,13 +62,12 @@ def test_defection_metrics_hand_values() -> None:
 
 
 def test_defection_metrics_ece_uses_equal_frequency_bins() -> None:
-    _calibration()
     assert defection_metrics(Y6, P6)["ece"] == pytest.approx(2.3 / 6)
 
 
-def test_lift_and_capture_on_twenty_rows() -> None:
+def test_lift_and_capture_on_twenty_rows(twenty_rows) -> None:
     # Top decile = ceil(20/10) = 2 rows: ranks 1 (defector) and 2 (not).
-    y, p = _twenty_rows()
+    y, p = twenty_rows
     m = defection_metrics(y, p)
     assert m["base_rate"] == pytest.approx(0.2)
     assert m["lift_top_decile"] == pytest.approx(0.5 / 0.2)
@@ -118,8 +88,8 @@ def test_ties_at_the_decile_boundary_share_the_places() -> None:
     assert shuffled["lift_top_decile"] == pytest.approx(3.75)
 
 
-def test_constant_scores_have_lift_one() -> None:
-    y, _ = _twenty_rows()
+def test_constant_scores_have_lift_one(twenty_rows) -> None:
+    y, _ = twenty_rows
     m = defection_metrics(y, np.full(20, 0.3))
     assert m["lift_top_decile"] == pytest.approx(1.0)
     assert m["capture_top_decile"] == pytest.approx(2 / 20)
