@@ -31,33 +31,29 @@ paper in the estimator's four parameters; they change with the estimator.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from models.btyd_data import _check_customers, _check_horizon, _check_weights
+from models.btyd_data import (
+    _check_customers,
+    _check_horizon,
+    _check_weights,
+    _shape_result,
+    check_fit_settings,
+    maximize_log_likelihood,
+)
 
 __all__ = ["BetaGeoModel"]
 
 # The fit runs on log-parameters; these bounds keep exp() finite and are far wider
 # than any parameter a real data set supports (exp(25) is about 7e10).
-_LOG_BOUND = 25.0
 # Closer to a == 1 than this, eq. (7)/(10) is a 0/0 limit evaluated as the mean of
 # the two sides; the functions are smooth in ``a`` there.
 _A_ONE_GAP = 1e-7
-
-
-def _shape_result(values: np.ndarray, *inputs: Any) -> np.ndarray | float:
-    """Return a float for all-scalar inputs, otherwise the array."""
-    if all(np.ndim(v) == 0 for v in inputs):
-        return float(values.reshape(-1)[0])
-    return values
 
 
 # --------------------------------------------------------------------------
@@ -256,12 +252,7 @@ class BetaGeoModel(BaseEstimator):
             hyper-parameters are invalid. The message gives the number of bad rows
             and the first of them.
         """
-        if not (np.isfinite(self.penalizer) and self.penalizer >= 0):
-            raise ValueError(f"penalizer must be a finite number >= 0; got {self.penalizer!r}.")
-        if not (isinstance(self.max_iter, int | np.integer) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an integer >= 1; got {self.max_iter!r}.")
-        if not (np.isfinite(self.tol) and self.tol > 0):
-            raise ValueError(f"tol must be a finite number > 0; got {self.tol!r}.")
+        check_fit_settings(self.penalizer, self.max_iter, self.tol)
         x, t_x, big_t = _check_customers(frequency, recency, T, broadcast=False)
         w = _check_weights(weights, x.size)
         total = w.sum()
@@ -274,21 +265,14 @@ class BetaGeoModel(BaseEstimator):
             gradient = -(w @ grad) / total + 2.0 * penalizer * params**2
             return float(value), gradient
 
-        result = minimize(objective, self._start(x, big_t, w), jac=True, method="L-BFGS-B",
-                          bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4, tol=self.tol,
-                          options={"maxiter": self.max_iter})
+        result = maximize_log_likelihood(objective, self._start(x, big_t, w), tol=self.tol,
+                                         max_iter=self.max_iter, who="BetaGeoModel",
+                                         ridge="a and b")
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in np.exp(result.x))
         ll, _ = _loglik_and_grad(result.x, x, t_x, big_t)
         self.log_likelihood_ = float(w @ ll)
         self.n_iter_ = int(result.nit)
         self.converged_ = bool(result.success)
-        if not self.converged_:
-            warnings.warn(
-                f"BetaGeoModel did not converge after {self.n_iter_} iterations "
-                f"({result.message}). Increase max_iter; if it persists, the likelihood may "
-                "have no finite maximum (too few or too uniform customers, e.g. a and b "
-                "growing together), and penalizer > 0 keeps the estimate finite.",
-                ConvergenceWarning, stacklevel=2)
         return self
 
     @staticmethod

@@ -16,11 +16,14 @@ how many rows do and the first of them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import warnings
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import OptimizeResult, minimize
+from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["summary_from_events"]
 
@@ -215,3 +218,47 @@ def summary_from_events(customer_ids: Sequence[Hashable] | pd.Series | np.ndarra
     })
     out.index.name = "customer_id"
     return out
+
+
+# --------------------------------------------------------------------------
+# What fitting a BTYD model by maximum likelihood shares
+# --------------------------------------------------------------------------
+
+#: Bound of each log-parameter during the fit.
+LOG_BOUND = 25.0
+
+
+def _shape_result(values: np.ndarray, *inputs: Any) -> np.ndarray | float:
+    """Return a float for all-scalar inputs, otherwise the array."""
+    if all(np.ndim(v) == 0 for v in inputs):
+        return float(values.reshape(-1)[0])
+    return values
+
+
+def check_fit_settings(penalizer: Any, max_iter: Any, tol: Any) -> None:
+    """Refuse a penalizer below 0, a ``max_iter`` below 1 or a ``tol`` not above 0."""
+    if not (np.isfinite(penalizer) and penalizer >= 0):
+        raise ValueError(f"penalizer must be a finite number >= 0; got {penalizer!r}.")
+    if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
+        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}.")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0; got {tol!r}.")
+
+
+def maximize_log_likelihood(objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                            start: np.ndarray, *, tol: float, max_iter: int, who: str,
+                            ridge: str) -> OptimizeResult:
+    """Minimise ``objective`` (value and gradient in the log-parameters, each bounded by
+    :data:`LOG_BOUND`) with L-BFGS-B; warn, naming ``who`` and the pair of parameters
+    that can grow together (``ridge``), when it does not converge."""
+    result = minimize(objective, start, jac=True, method="L-BFGS-B",
+                      bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start), tol=tol,
+                      options={"maxiter": max_iter})
+    if not result.success:
+        warnings.warn(
+            f"{who} did not converge after {int(result.nit)} iterations "
+            f"({result.message}). Increase max_iter; if it persists, the likelihood may "
+            f"have no finite maximum (too few or too uniform customers, e.g. {ridge} "
+            "growing together), and penalizer > 0 keeps the estimate finite.",
+            ConvergenceWarning, stacklevel=3)
+    return result

@@ -42,24 +42,26 @@ the one integral above; they change together.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit, exprel, gammaln, hyp2f1
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from models.bgnbd import _shape_result
-from models.btyd_data import _check_customers, _check_horizon, _check_weights
+from models.btyd_data import (
+    _check_customers,
+    _check_horizon,
+    _check_weights,
+    _shape_result,
+    check_fit_settings,
+    maximize_log_likelihood,
+)
 
 __all__ = ["ParetoNBDModel"]
 
 # The fit runs on log-parameters; these bounds keep exp() finite and are far wider
 # than any parameter a real data set supports (exp(25) is about 7e10).
-_LOG_BOUND = 25.0
 # Up to this argument scipy's 2F1 is accurate (about 1e-15) for the parameters that
 # arise here; beyond it, the integral is computed by quadrature.
 _Z_HYP2F1 = 0.9
@@ -292,12 +294,7 @@ class ParetoNBDModel(BaseEstimator):
             gives the number of bad rows and the first of them) or the
             hyper-parameters are invalid.
         """
-        if not (np.isfinite(self.penalizer) and self.penalizer >= 0):
-            raise ValueError(f"penalizer must be a finite number >= 0; got {self.penalizer!r}.")
-        if not (isinstance(self.max_iter, int | np.integer) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an integer >= 1; got {self.max_iter!r}.")
-        if not (np.isfinite(self.tol) and self.tol > 0):
-            raise ValueError(f"tol must be a finite number > 0; got {self.tol!r}.")
+        check_fit_settings(self.penalizer, self.max_iter, self.tol)
         x, t_x, big_t = _check_customers(frequency, recency, T, broadcast=False)
         w = _check_weights(weights, x.size)
         total = w.sum()
@@ -314,20 +311,13 @@ class ParetoNBDModel(BaseEstimator):
             value = -mean_loglik(log_params) + penalizer * np.sum(params**2)
             return value, -grad + 2.0 * penalizer * params**2
 
-        result = minimize(objective, self._start(x, big_t, w), jac=True, method="L-BFGS-B",
-                          bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4, tol=self.tol,
-                          options={"maxiter": self.max_iter})
+        result = maximize_log_likelihood(objective, self._start(x, big_t, w), tol=self.tol,
+                                         max_iter=self.max_iter, who="ParetoNBDModel",
+                                         ridge="s and beta")
         self.r_, self.alpha_, self.s_, self.beta_ = (float(v) for v in np.exp(result.x))
         self.log_likelihood_ = float(w @ _loglik(result.x, x, t_x, big_t))
         self.n_iter_ = int(result.nit)
         self.converged_ = bool(result.success)
-        if not self.converged_:
-            warnings.warn(
-                f"ParetoNBDModel did not converge after {self.n_iter_} iterations "
-                f"({result.message}). Increase max_iter; if it persists, the likelihood may "
-                "have no finite maximum (too few or too uniform customers, e.g. s and beta "
-                "growing together), and penalizer > 0 keeps the estimate finite.",
-                ConvergenceWarning, stacklevel=2)
         return self
 
     @staticmethod
