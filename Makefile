@@ -6,11 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench dictionary clean help
+.PHONY: run test fuzz lint bench dictionary clean help
 
 help:
 	@echo "make run    - set up .venv, then run the pipeline on the demo data (dvc repro)"
 	@echo "make test   - set up .venv, then run the test suite"
+	@echo "make fuzz   - the property tests of validation with thousands of generated inputs"
 	@echo "make lint   - ruff"
 	@echo "make bench  - feature benchmark (bench/features.py)"
 
@@ -26,6 +27,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests/features/test_input_fuzz.py --hypothesis-profile=fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ downloaded once into ``--workdir`` (it is not part of this project)::
 
     python bench/backtest.py                       # CDNOW sample, 4 dates, 56 and 91 days
     python bench/backtest.py --transactions my.csv --dates 2024-03-01,2024-06-01
+    python bench/backtest.py --reuse               # evaluate the runs in --workdir again
 
 A ``--transactions`` file is a CSV with ``customer_id``, ``timestamp``, ``amount``
 (and optionally ``quantity``). The full CDNOW master log is kept for an independent
@@ -174,11 +175,29 @@ def evaluate_date(log: pd.DataFrame, date: dt.date, horizon: int, scores: pd.Dat
             "ece": (float(expected_calibration_error(y, p, n_bins=10))
                     if name != "recency" else None),
             "lift_top_decile": m["lift_top_decile"]}
+    out["methods"]["model"]["ece_floor"] = ece_floor(p_model, seed=seed)
     base = {k: v for k, v in out["methods"].items() if k != "model"}
     best = max(base, key=lambda k: base[k]["roc_auc"])
     diff = paired_bootstrap_auc_diff(y, p_model, rows[best], n_boot=n_boot, seed=seed)
     out["vs_best_baseline"] = {"baseline": best, **diff}
     return out
+
+
+def ece_floor(p: np.ndarray, *, draws: int = 200, seed: int = 0) -> float:
+    """The median ECE of a perfectly calibrated forecast ``p``: outcomes drawn with the
+    probabilities ``p`` themselves, on as many customers. What sampling noise alone
+    gives; a model's ECE near it is as good as this sample can tell."""
+    rng = np.random.default_rng(seed)
+    return float(np.median([expected_calibration_error(rng.random(p.size) < p, p, n_bins=10)
+                            for _ in range(draws)]))
+
+
+def chosen_candidate(folder: Path) -> str | None:
+    """The defection candidate the run's ``train`` chose (``reports/train.json``)."""
+    report = folder / "reports" / "train.json"
+    if not report.exists():
+        return None
+    return json.loads(report.read_text()).get("defection_choice", {}).get("chosen")
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -197,6 +216,9 @@ def main() -> None:
     parser.add_argument("-S", "--set", action="append", default=[], dest="set_",
                         help="a param of every run, e.g. -S train.bgnbd_features=always")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="evaluate the scores already in --workdir instead of running the "
+                             "pipeline again (same log, dates, horizons and overrides)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     log = read_log(args.transactions) if args.transactions else cdnow(args.workdir, args.cdnow)
@@ -212,9 +234,14 @@ def main() -> None:
                 print(f"{date} H={horizon}: the window runs past the log, skipped")
                 continue
             started = time.perf_counter()
-            scores, cpu = run_pipeline(log, date, horizon,
-                                       args.workdir / f"run-{date}-{horizon}", overrides)
+            folder = args.workdir / f"run-{date}-{horizon}"
+            scored = folder / "data" / "scores" / f"as_of={date.isoformat()}"
+            if args.reuse and scored.exists():
+                scores, cpu = pd.read_parquet(scored), float("nan")
+            else:
+                scores, cpu = run_pipeline(log, date, horizon, folder, overrides)
             result = evaluate_date(log, date, horizon, scores, n_boot=args.bootstrap, seed=0)
+            result["candidate"] = chosen_candidate(folder)
             result["seconds"], result["cpu_seconds"] = (round(time.perf_counter() - started, 1),
                                                         round(cpu, 1))
             results.append(result)
@@ -226,12 +253,15 @@ def main() -> None:
 
 def _print(r: dict) -> None:
     print(f"\n{r['date']}  H={r['horizon_days']}d  buyers {r['buyers']:,}  defection rate "
-          f"{r['defection_rate']:.3f}  ({r['seconds']} s, {r['cpu_seconds']} CPU-s)")
+          f"{r['defection_rate']:.3f}  ({r['seconds']} s, {r['cpu_seconds']} CPU-s)  "
+          f"defection model: {r.get('candidate') or '?'}")
     print(f"  {'method':<10} {'ROC-AUC':>8} {'95% interval':>16} {'ECE':>7} {'lift@10%':>9}")
     for name, m in r["methods"].items():
         ece = f"{m['ece']:.4f}" if m["ece"] is not None else "-"
         print(f"  {name:<10} {m['roc_auc']:8.4f} [{m['auc_low']:.4f}, {m['auc_high']:.4f}] "
               f"{ece:>7} {m['lift_top_decile']:9.3f}")
+    print(f"  ECE of a perfectly calibrated forecast on these customers: "
+          f"{r['methods']['model']['ece_floor']:.4f} (median of 200 draws)")
     v = r["vs_best_baseline"]
     print(f"  model - {v['baseline']}: {v['diff']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]")
 
@@ -244,9 +274,10 @@ def _summary(results: list[dict]) -> None:
         mine = [r for r in results if r["horizon_days"] == horizon]
         diffs = [r["vs_best_baseline"]["diff"] for r in mine]
         eces = [r["methods"]["model"]["ece"] for r in mine]
+        floors = [r["methods"]["model"]["ece_floor"] for r in mine]
         print(f"  H={horizon}d: {len(mine)} dates, model - best baseline {np.mean(diffs):+.4f} "
               f"(min {min(diffs):+.4f}), model ECE mean {np.mean(eces):.4f} "
-              f"(max {max(eces):.4f})")
+              f"(max {max(eces):.4f}; a calibrated forecast's {np.mean(floors):.4f})")
 
 
 if __name__ == "__main__":

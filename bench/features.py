@@ -6,14 +6,16 @@ process and on the same files:
 
 * a reference pass: a bare DuckDB ``GROUP BY customer_id`` count and sum over
   the transactions, written to Parquet;
-* the feature build for 1 cutoff and for 12 cutoffs;
+* the feature build for 1 cutoff and for 12 cutoffs (``--cutoffs``);
 * with ``--sql``, a hand-written DuckDB query for a similar feature set at one
   cutoff (what a single query costs for this much output);
-* with ``--steps``, the CPU seconds of each step of a 1-cutoff build.
+* with ``--steps``, the CPU seconds of each step of a build at each cutoff count.
 
 Each is repeated ``--repeat`` times; the medians of wall time and CPU time are
 printed with events/s, the peak RSS of a run (each run in a fresh child
-process, so peaks do not mask each other), and the ratios to the reference.
+process, so peaks do not mask each other), the ratios to the reference and to
+the build at 1 cutoff (in wall time and in CPU time: on shared cores, CPU time
+is the steadier of the two).
 
     python bench/features.py --events 10_000_000 --customers 1_000_000
 """
@@ -210,67 +212,75 @@ def _sql_features(clean: dict[str, Path], out: Path, threads: int | None) -> Non
     ) TO '{out / 'sql_features.parquet'}' (FORMAT parquet)""")
 
 
+def _cutoffs(n_cutoffs: int) -> list[dt.date]:
+    """The data spans 2022 to 2024; the cutoffs are the last ``n`` month starts of 2024."""
+    return [dt.date(2024, m, 1) for m in range(13 - n_cutoffs, 13)]
+
+
 def _features(clean: dict[str, Path], out: Path, threads: int | None, n_cutoffs: int,
               partitions_per_chunk: int, memory_limit: str | None, workers: int) -> None:
     con = connect(threads=threads, memory_limit=memory_limit)
-    # The data spans 2022 to 2024; the cutoffs are the last n month starts of 2024.
-    cutoffs = [dt.date(2024, m, 1) for m in range(13 - n_cutoffs, 13)]
     target = out / f"features_{n_cutoffs}"
-    if target.exists():
-        shutil.rmtree(target)
+    shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    build_features(con, clean=clean, cutoffs=cutoffs, spec=FeatureSpec(), out_dir=target,
-                   partitions_per_chunk=partitions_per_chunk, workers=workers)
+    build_features(con, clean=clean, cutoffs=_cutoffs(n_cutoffs), spec=FeatureSpec(),
+                   out_dir=target, partitions_per_chunk=partitions_per_chunk, workers=workers)
 
 
-def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int) -> dict[str, float]:
-    """CPU seconds of each step of a 1-cutoff build, chunk after chunk on one thread.
+def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int,
+           n_cutoffs: int) -> dict[str, float]:
+    """CPU seconds of each step of a build at ``n_cutoffs``, chunk after chunk on one thread.
 
-    Left out: the RFM quantiles between the passes (milliseconds) and the build's
-    second read of the transactions (its first pass reads them on its own: about
-    half of "read" again)."""
+    Left out: the RFM pre-pass's staging files and quantiles (at 12 cutoffs of
+    10 M events, about 1.3 CPU seconds of DuckDB quantiles) and the build's second
+    read of the transactions (about half of "read" again). The RFM scores use each
+    chunk's own edges."""
     import numpy as np
     import pyarrow.parquet as pq
 
-    from features import build, kernel, partition
+    from features import build, partition
     from features.engines.duckdb import KERNEL_COLUMNS, PARQUET_OPTIONS, _read, chunks
+    from features.rfm_scores import rfm_edges
 
     con = connect(threads=1)
-    spec, cutoff = FeatureSpec(), dt.date(2024, 12, 1)
-    day = (cutoff - dt.date(1970, 1, 1)).days
+    spec, cutoffs = FeatureSpec(), _cutoffs(n_cutoffs)
     schema = build.feature_table(spec).arrow_schema()
-    took: dict[str, float] = {}
+    took = dict.fromkeys(["numba start-up", "read", "rfm pass", "prepare", "kernel", "rows",
+                          "write"], 0.0)
 
     def step(name, fn, *args):
         start = time.process_time()
         result = fn(*args)
-        took[name] = took.get(name, 0.0) + time.process_time() - start
+        took[name] += time.process_time() - start
         return result
 
-    step("numba start-up", kernel.warm_up)
+    step("numba start-up", build.warm_up)
     for lo, hi in chunks(partitions_per_chunk):
         t = step("read", lambda lo=lo, hi=hi: {
             n: _read(con, clean[n], n, lo, hi, spec.interaction_kinds) for n in KERNEL_COLUMNS})
-        step("rfm pass", build.rfm_values, t["transactions"], t["customer_index"], [cutoff])
+        values = step("rfm pass", build.rfm_values, t["transactions"], t["customer_index"],
+                      cutoffs)
+        edges = rfm_edges(values)
         parts = dict(took)
         customers = step("prepare", partition.Customers, t["customer_index"])
-        tx = step("prepare", partition.Purchases, t["transactions"],
-                  customers.codes(t["transactions"]), customers.n)
-        ix = step("prepare", partition.Interactions, t["interactions"],
-                  customers.codes(t["interactions"]), customers.n, spec)
+        purchases = step("prepare", partition.Purchases, t["transactions"],
+                         customers.codes(t["transactions"]), customers.n
+                         ).walk(spec.windows_days, spec.trend_days)
+        interactions = step("prepare", partition.Interactions, t["interactions"],
+                            customers.codes(t["interactions"]), customers.n, spec
+                            ).walk(spec.windows_days, spec.trend_days)
         everyone = np.arange(customers.n)
-        step("kernel", tx.at, day, everyone, spec.windows_days, spec.trend_days)
-        step("kernel", tx.refunds_at, day, everyone, spec.trend_days)
-        step("kernel", ix.at, day, everyone, spec.windows_days, spec.trend_days)
-        start = time.process_time()
-        batches = list(build.iter_features(t["transactions"], t["interactions"],
-                                           t["customers"], t["customer_index"], [cutoff], spec))
-        # The rows: the whole of iter_features but its preparing and its kernel.
-        took["rows"] = took.get("rows", 0.0) + time.process_time() - start - sum(
-            took[k] - parts.get(k, 0.0) for k in ("prepare", "kernel"))
+        for c in partition.cutoff_days(cutoffs):
+            step("kernel", purchases.at, c, everyone)
+            step("kernel", purchases.refunds_at, c, everyone)
+            step("kernel", interactions.at, c, everyone)
+        batches = build.iter_features(t["transactions"], t["interactions"], t["customers"],
+                                      t["customer_index"], cutoffs, spec, edges)
         with pq.ParquetWriter(out / "steps.parquet", schema, **PARQUET_OPTIONS) as w:
-            for batch in batches:
+            while (batch := step("rows", next, batches, None)) is not None:
                 step("write", w.write_batch, batch)
+        # The rows: the whole of iter_features but its preparing and its kernel.
+        took["rows"] -= sum(took[k] - parts[k] for k in ("prepare", "kernel"))
     return took
 
 
@@ -314,7 +324,8 @@ def main() -> None:
     parser.add_argument("--sql", action="store_true", help="also time a hand-written DuckDB "
                         "query for a similar feature set at one cutoff")
     parser.add_argument("--steps", action="store_true", help="also print the CPU seconds of "
-                        "each step of a 1-cutoff build, chunk after chunk on one thread")
+                        "each step of a build at each number of cutoffs, chunk after chunk "
+                        "on one thread")
     parser.add_argument("--workdir", default=None, help="where to generate (default: a temp "
                         "dir); tables generated there before with the same sizes are reused")
     args = parser.parse_args()
@@ -352,29 +363,34 @@ def main() -> None:
 
     ref = statistics.median(r["wall"] for r in runs["reference"])
     ref_cpu = statistics.median(r["cpu"] for r in runs["reference"])
-    one = None
+    one = one_cpu = None
     print(f"\n{'pass':<16}{'wall s':>9}{'cpu s':>9}{'Mevents/s':>11}{'peak RSS MB':>13}"
-          f"{'x ref wall':>12}{'x ref cpu':>11}{'x 1 cutoff':>12}")
+          f"{'x ref wall':>12}{'x ref cpu':>11}{'x 1 wall':>10}{'x 1 cpu':>9}")
     summary = {}
     for name, rs in runs.items():
         wall = statistics.median(r["wall"] for r in rs)
         cpu = statistics.median(r["cpu"] for r in rs)
         rss = max(r["peak_rss_mb"] for r in rs)
         if name.startswith("1 "):
-            one = wall
-        vs_one = f"{wall / one:.2f}" if one and name != "reference" else "-"
+            one, one_cpu = wall, cpu
+        vs_one = (f"{wall / one:>10.2f}{cpu / one_cpu:>9.2f}" if one and name != "reference"
+                  else f"{'-':>10}{'-':>9}")
         print(f"{name:<16}{wall:>9.2f}{cpu:>9.2f}{args.events / wall / 1e6:>11.2f}{rss:>13.0f}"
               f"{wall / ref:>12.2f}{cpu / ref_cpu if ref_cpu else float('nan'):>11.2f}"
-              f"{vs_one:>12}")
+              f"{vs_one}")
         summary[name] = {"wall_median_s": wall, "cpu_median_s": cpu, "peak_rss_mb": rss,
-                         "walls": [r["wall"] for r in rs]}
+                         "walls": [r["wall"] for r in rs], "cpus": [r["cpu"] for r in rs]}
     if args.steps:
-        took = measure(_steps, clean, work, args.partitions_per_chunk)["result"]
-        summary["steps_cpu_s"] = took
-        print(f"\n{'step (1 thread)':<18}{'cpu s':>8}{'x ref cpu':>11}{'share':>8}")
-        for name, seconds in took.items():
-            print(f"{name:<18}{seconds:>8.2f}{seconds / ref_cpu:>11.2f}"
-                  f"{seconds / sum(took.values()):>8.0%}")
+        took = {k: measure(_steps, clean, work, args.partitions_per_chunk, k)["result"]
+                for k in counts}
+        summary["steps_cpu_s"] = {f"{k} cutoff(s)": t for k, t in took.items()}
+        print(f"\n{'step (1 thread)':<18}"
+              + "".join(f"{f'cpu s, {k} cut.':>16}{'share':>7}" for k in counts))
+        for name in took[counts[0]]:
+            print(f"{name:<18}" + "".join(
+                f"{took[k][name]:>16.2f}{took[k][name] / sum(took[k].values()):>7.0%}"
+                for k in counts))
+        print(f"{'total':<18}" + "".join(f"{sum(took[k].values()):>16.2f}{'':7}" for k in counts))
     print("\n" + json.dumps({"events": args.events, "customers": args.customers,
                              "runs": summary}, indent=1))
 

@@ -13,11 +13,15 @@ How the work is shared between cutoffs
 --------------------------------------
 A partition's events are prepared once: sorted by (customer, day), amounts,
 hours and scores turned into exact int64 millionths, each customer's run of
-events located. Per cutoff, compiled loops (:mod:`features.kernel`) walk each
-customer's events up to the cutoff and fill every feature in one pass; the
-inter-purchase gaps are sorted per customer for their medians. Preparing the
-inputs, reading them and writing the rows cost more than the walk, so many
-cutoffs cost far less than as many separate builds.
+events located. Then one walk goes through the cutoffs in ascending order
+(:mod:`features.partition`, compiled in :mod:`features.kernel_purchases` and
+:mod:`features.kernel_interactions`): each customer's running state (counts,
+sums and last values so far, where its reach of the windows starts, the
+inter-purchase gaps kept sorted for their medians) is carried from one cutoff to
+the next, so a customer's history is read once however many cutoffs there are;
+only the events within reach of a window (a year by default) are counted again
+at each cutoff. What a further cutoff costs is mostly its rows: assembling them
+(the kernel's arrays become Arrow columns without a copy) and writing them.
 
 Point-in-time rule
 ------------------
@@ -37,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features import kernel
 from features.partition import (
     EPOCH,
     Customers,
@@ -65,7 +70,11 @@ def rfm_values(transactions: pa.Table, customer_index: pa.Table,
         Columns ``cutoff`` (date), ``recency_days``, ``frequency``,
         ``monetary_mean``; one row per buyer and cutoff.
     """
-    frames = [f for _, f in iter_rfm_values(transactions, customer_index, cutoffs)]
+    frames = [pd.DataFrame({"cutoff": np.full(values.num_rows, (c - EPOCH).days,
+                                              dtype="datetime64[D]"),
+                            **{name: values.column(name).to_numpy()
+                               for name in RFM_VALUE_COLUMNS[1:]}})
+              for c, values in iter_rfm_values(transactions, customer_index, cutoffs)]
     if not frames:
         return pd.DataFrame(columns=list(RFM_VALUE_COLUMNS))
     return pd.concat(frames, ignore_index=True)
@@ -75,16 +84,17 @@ RFM_VALUE_COLUMNS = ("cutoff", "recency_days", "frequency", "monetary_mean")
 
 
 def iter_rfm_values(transactions: pa.Table, customer_index: pa.Table,
-                    cutoffs: Sequence[dt.date]) -> Iterator[tuple[dt.date, pd.DataFrame]]:
-    """:func:`rfm_values` one cutoff at a time, in ascending order: (cutoff, values)."""
+                    cutoffs: Sequence[dt.date]) -> Iterator[tuple[dt.date, pa.Table]]:
+    """:func:`rfm_values` one cutoff at a time, in ascending order: (cutoff, values),
+    the values as an Arrow table without the ``cutoff`` column."""
     customers = Customers(customer_index)
     purchases = Purchases(transactions, customers.codes(transactions), customers.n)
+    walk = purchases.walk((), 1, rhythm=False)
     everyone = np.arange(customers.n)
     for c in cutoff_days(cutoffs):
-        p = purchases.at(c, everyone, (), 1, rhythm=False)
+        p = walk.at(c, everyone)
         buyer = p["frequency"] > 0
-        yield EPOCH + dt.timedelta(days=c), pd.DataFrame({
-            "cutoff": np.full(int(buyer.sum()), c, dtype="datetime64[D]"),
+        yield EPOCH + dt.timedelta(days=c), pa.table({
             "recency_days": p["recency_days"][buyer],
             "frequency": p["frequency"][buyer].astype(np.int64),
             "monetary_mean": p["monetary_mean"][buyer]})
@@ -119,8 +129,10 @@ def iter_features(
 ) -> Iterator[pa.RecordBatch]:
     """Features of one partition of customers, one record batch per cutoff.
 
-    Memory holds the partition's prepared events and one cutoff's rows, whatever
-    the number of cutoffs.
+    One walk goes through the cutoffs (see "How the work is shared between cutoffs"
+    above). Memory holds the partition's prepared events, the walks' state (a few
+    dozen numbers per customer) and one cutoff's rows, whatever the number of
+    cutoffs.
 
     Parameters
     ----------
@@ -180,12 +192,13 @@ def iter_features(
 
     T, windows = spec.trend_days, spec.windows_days
     edge_rows = _edge_lookup(edges)
+    tx_walk, ix_walk = tx.walk(windows, T), ix.walk(windows, T)
     for c in cutoff_days(cutoffs):
         # The customers seen before the cutoff, in customer order: the batch's rows.
         who = np.flatnonzero(first_seen < c)
         if not who.size:
             continue
-        p = tx.at(c, who, windows, T)
+        p = tx_walk.at(c, who)
         col: dict[str, np.ndarray] = {
             "cutoff_month": np.full(who.size, (EPOCH + dt.timedelta(days=c)).month),
             "tenure_days": c - first_seen[who],
@@ -204,8 +217,8 @@ def iter_features(
         col[f"frequency_trend_{T}d"] = p["frequency_trend"]
         col[f"monetary_trend_{T}d"] = p["monetary_trend"]
         col["refund_count"], col["refund_amount"], col[f"refund_count_{T}d"] = \
-            tx.refunds_at(c, who, T)
-        i = ix.at(c, who, windows, T)
+            tx_walk.refunds_at(c, who)
+        i = ix_walk.at(c, who)
         for k in spec.interaction_kinds:
             for w in windows:
                 col[f"{k}_count_{w}d"] = i[(k, w)]
@@ -241,7 +254,7 @@ def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: pa
         if name == "customer_id":
             arrays.append(take(ids))
         elif name == "cutoff":
-            arrays.append(pa.array(np.full(size, cutoff_day, np.int32)).cast(pa.date32()))
+            arrays.append(_arrow(pa.date32(), np.full(size, cutoff_day, np.int32)))
         elif name == "segment":
             arrays.append(take(segment))
         elif name == "relationship_type":
@@ -251,7 +264,46 @@ def _batch(table: Table, schema: pa.Schema, col: dict[str, np.ndarray], rows: pa
             if name in RFM_SCORE_COLUMNS:
                 arrays.append(pa.array(values, pa.int32(), mask=values == 0))
             else:
-                arrays.append(pa.array(values.astype(np.int32, copy=False)))
+                arrays.append(_arrow(pa.int32(), values.astype(np.int32, copy=False)))
         else:
-            arrays.append(pa.array(col[name].astype(np.float64, copy=False), from_pandas=True))
+            arrays.append(_float_arrow(col[name]))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _arrow(kind: pa.DataType, values: np.ndarray, validity: np.ndarray | None = None,
+           nulls: int = 0) -> pa.Array:
+    """An Arrow array over ``values`` (contiguous, of ``kind``'s width), without a copy."""
+    values = np.ascontiguousarray(values)
+    bits = pa.py_buffer(validity) if nulls else None
+    return pa.Array.from_buffers(kind, values.size, [bits, pa.py_buffer(values)],
+                                 null_count=nulls)
+
+
+def _float_arrow(values: np.ndarray) -> pa.Array:
+    """A float64 column whose NaN are nulls (as ``pa.array(values, from_pandas=True)``
+    gives, at a fraction of its cost)."""
+    values = np.ascontiguousarray(values, np.float64)
+    validity = np.empty((values.size + 7) // 8, np.uint8)
+    return _arrow(pa.float64(), values, validity, kernel.validity(values, validity))
+
+
+def warm_up() -> None:
+    """Load (or compile) every compiled function of a feature build, with the types
+    the build gives them: the first call of each pays it (see :mod:`features.kernel`)."""
+    spec = FeatureSpec()
+    customers = Customers(pa.table({"customer_key": pa.array([0], pa.int64()),
+                                    "customer_id": ["c"]}))
+    one = {"customer_key": pa.array([0], pa.int64()),
+           "timestamp": pa.array([0], pa.timestamp("us"))}
+    tx = pa.table({**one, "amount": [1.0], "is_refund": [False]})
+    ix = pa.table({**one, "kind": pa.array([0], pa.int16()), "satisfaction": [1.0],
+                   "resolved": [True], "resolution_hours": [1.0]})
+    everyone = np.arange(1)
+    walk = Purchases(tx, customers.codes(tx), 1).walk(spec.windows_days, spec.trend_days)
+    walk.at(1, everyone)
+    walk.refunds_at(1, everyone)
+    Interactions(ix, customers.codes(ix), 1, spec).walk(spec.windows_days,
+                                                       spec.trend_days).at(1, everyone)
+    _float_arrow(np.zeros(1))
+    for values in (np.zeros(1), np.zeros(1, np.int32)):  # recency and value; frequency
+        _scores(values, np.ones(1, bool), np.zeros(4), False)

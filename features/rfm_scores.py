@@ -11,13 +11,15 @@ Data contract
 The edges are a frame with columns ``cutoff`` (datetime64), ``source`` (the source
 column of :data:`RFM_SOURCES`), ``q20``, ``q40``, ``q60``, ``q80``. A score is 1 to 5
 (5 = best); 0 stands for null (not a buyer, or no edges). A value equal to an edge
-scores with the values below it (:func:`_scores`).
+scores with the values below it (:func:`_scores`, compiled with numba as the kernel is).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from features.kernel import jit
 
 RFM_SOURCES = {
     "rfm_recency_score": ("recency_days", True),   # lower recency is better
@@ -64,8 +66,22 @@ def _scores(values: np.ndarray, buyer: np.ndarray, edges: np.ndarray | None,
             reverse: bool) -> np.ndarray:
     """1 + the number of edges strictly below the value (5 - that for ``reverse``); 0 = null."""
     out = np.zeros(values.size, dtype=np.int32)
-    if edges is None:
-        return out
-    s = 1 + np.searchsorted(edges, values[buyer], side="left")
-    out[buyer] = 6 - s if reverse else s
+    if edges is not None:
+        _score_buyers(values, buyer, np.ascontiguousarray(edges, np.float64), reverse, out)
     return out
+
+
+@jit
+def _score_buyers(values, buyer, edges, reverse, out):
+    """The scores of the buyers into ``out``, as :func:`numpy.searchsorted` on the
+    ascending edges would count: NaN sorts after every number (an edge that is NaN
+    is below no value, a value that is NaN is above every edge that is not)."""
+    for j in range(values.shape[0]):
+        if not buyer[j]:
+            continue
+        v = values[j]
+        s = 1
+        for e in edges:
+            if e < v or (np.isnan(v) and not np.isnan(e)):
+                s += 1
+        out[j] = 6 - s if reverse else s

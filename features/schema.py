@@ -215,6 +215,15 @@ GROUND_TRUTH = Table(
                "[month, month + horizon) (labels.horizon_days), with the latent state frozen "
                "at month (docs/simulator.md)."),
         Column("is_buyer", "bool", "Has bought before month."),
+        Column("expected_spend", "double", "True expected spend on the days [month, month + "
+               "horizon), before discounts and refunds, with the latent state frozen."),
+        Column("response", "string", "How the customer answers the company's actions: "
+               "persuadable, unmoved (a sure thing or a lost cause) or sleeping_dog (a contact "
+               "drives it away)."),
+        *(Column(f"effect_{action}", "double", f"True effect of {action} on the horizon's "
+                 + ("spend (relative lift)." if action in ("start", "enhance") else
+                    "defection probability (share removed; negative raises it)."))
+          for action in ("start", "protect", "re_engineer", "enhance", "regain")),
     ),
 )
 
@@ -259,7 +268,18 @@ CUSTOMER_SCORES = Table(
                "value tiers."),
         Column("action", "string", "Suggested strategy: start, protect, re_engineer, enhance, "
                "harvest, end or regain."),
-        Column("action_rule", "string", "Name of the policy rule that chose the action."),
+        Column("action_rule", "string", "What decided the action: net_value (the costed "
+               "action of highest expected net value), no_spend_pays (no costed action the "
+               "stage allows pays), stage_allows_no_spend, budget (it paid, but the budget went "
+               "to better contacts), or, with score.economics.mode rules, the name of the "
+               "policy rule."),
+        Column("expected_net_value", "double", "Expected value the action saves or adds "
+               "(margin x spend) minus its expected cost; 0 for harvest and end."),
+        Column("action_cost", "double", "Expected cost of the action: cost per contact plus "
+               "the incentive times the probability it is taken; 0 for harvest and end."),
+        Column("contact_rank", "int64", "Order of the contact within the budget of the "
+               "scoring run (1 first); null when the customer is not contacted.",
+               required=False),
         *(Column(f"reason_{i}", "string", f"Reason {i} (of the top {N_REASONS}) raising the "
                  "customer's defection risk, in words; null when fewer apply or for prospects.",
                  required=False)

@@ -177,6 +177,15 @@ class ActionPolicy:
         """Rule name -> its ``why``."""
         return {rule.name: rule.why for rule in self.rules}
 
+    def actions_by_stage(self) -> dict[str, frozenset[str]]:
+        """Stage -> the actions some rule gives it (for any risk label and value tier):
+        what the stage allows when the actions are chosen by expected net value
+        (:func:`models.economics.decide`)."""
+        out: dict[str, set[str]] = {stage: set() for stage in STAGES}
+        for s, r, v in np.argwhere(self._rule_of >= 0):
+            out[STAGES[s]].add(self.rules[self._rule_of[s, r, v]].action)
+        return {stage: frozenset(actions) for stage, actions in out.items()}
+
     def table(self) -> pd.DataFrame:
         """Every combination with its action and rule (for reports and documentation).
 

@@ -73,7 +73,7 @@ REASON_GROUPS: Mapping[str, str] = MappingProxyType({
     "stage": r"stage",
     "segment": r"segment",
     "relationship": r"relationship_type",
-    "purchase_pattern": r"bgnbd_\w+",
+    "purchase_pattern": r"(?:bgnbd|paretonbd)_\w+",
 })
 
 _RULES = tuple((key, re.compile(pattern)) for key, pattern in REASON_GROUPS.items())

@@ -123,16 +123,26 @@ def evaluate(frame: pd.DataFrame, fitted: dict[str, Any], *, horizon_days: int,
     plots = dict(curves(y, p_model))
     plots["confusion"] = (confusion.rename_axis("actual").reset_index()
                           .melt(id_vars="actual", var_name="predicted", value_name="count"))
-    booster = fitted["defection"].booster
-    plots["feature_importance"] = (pd.DataFrame({
-        "feature": booster.feature_name(),
-        "gain": booster.feature_importance(importance_type="gain")})
-        .sort_values("gain", ascending=False).head(25))
+    plots["feature_importance"] = _importance(fitted)
     plots["ablation"] = pd.DataFrame({
         "model": ["rfm_only", "rfm_and_interactions"],
         "roc_auc": [metrics["ablation"][m]["roc_auc"]
                     for m in ("rfm_only", "rfm_and_interactions")]})
     return metrics, plots
+
+
+def _importance(fitted: dict[str, Any]) -> pd.DataFrame:
+    """The defection model's 25 most important inputs: the booster's split gain, or,
+    without a booster, the absolute coefficients of the logistic part's standardised
+    inputs (column ``gain`` either way)."""
+    if fitted["defection"] is not None:
+        booster = fitted["defection"].booster
+        table = pd.DataFrame({"feature": booster.feature_name(),
+                              "gain": booster.feature_importance(importance_type="gain")})
+    else:
+        offset = fitted["defection_offset"]
+        table = pd.DataFrame({"feature": list(offset.inputs), "gain": np.abs(offset.coef_)})
+    return table.sort_values("gain", ascending=False).head(25)
 
 
 def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -2,7 +2,10 @@
 
 The bundle is a mapping: the LightGBM models of :data:`MODEL_NAMES`
 (:class:`~models.lgbm.TrainedModel`, each saved as LightGBM text of its best
-iteration, ``<name>.txt``, and its metadata, ``<name>.json``), the
+iteration, ``<name>.txt``, and its metadata, ``<name>.json``; ``defection`` is None
+when the chosen defection candidate has no booster), the parts of the defection
+model (:mod:`models.defection`: ``defection_offset``, its logistic part or None,
+``defection_offset.joblib``; ``defection_choice``, ``defection_choice.json``), the
 ``calibrator`` of the defection model and the ``bgnbd`` baseline whose outputs
 are model inputs, or None (``calibrator.joblib``, ``bgnbd.joblib``), and the
 design-matrix schemas ``feature_frame`` and ``feature_frame_rfm``
@@ -26,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from models.bgnbd_features import with_bgnbd_features
+from models.defection import DefectionChoice, defection_probability
 from models.design import FeatureFrame
-from models.lgbm import TrainedModel, predict_defection, predict_transition, predict_value
+from models.lgbm import TrainedModel, predict_transition, predict_value
 from models.stages import STAGES
 
 __all__ = ["MODEL_NAMES", "load_fitted", "predict_all", "save_fitted"]
@@ -40,12 +44,17 @@ def save_fitted(fitted: Mapping[str, Any], out_dir: str | Path) -> None:
     :func:`load_fitted` reads them back."""
     out_dir = Path(out_dir)
     for name in MODEL_NAMES:
-        model: TrainedModel = fitted[name]
+        model: TrainedModel | None = fitted[name]
+        if model is None:  # a defection model without a booster
+            continue
         model.booster.save_model(str(out_dir / f"{name}.txt"),
                                  num_iteration=model.best_iteration)
         (out_dir / f"{name}.json").write_text(json.dumps(model.metadata(), indent=2))
     joblib.dump(fitted["calibrator"], out_dir / "calibrator.joblib")
     joblib.dump(fitted["bgnbd"], out_dir / "bgnbd.joblib")
+    joblib.dump(fitted["defection_offset"], out_dir / "defection_offset.joblib")
+    (out_dir / "defection_choice.json").write_text(
+        json.dumps(fitted["defection_choice"].to_dict(), indent=2))
     for name in ("feature_frame", "feature_frame_rfm"):
         (out_dir / f"{name}.json").write_text(json.dumps(fitted[name].to_dict(), indent=2))
 
@@ -54,7 +63,16 @@ def load_fitted(folder: str | Path) -> dict[str, Any]:
     """Read back the models written by :func:`save_fitted`."""
     folder = Path(folder)
     fitted: dict[str, Any] = {}
+    choice_file = folder / "defection_choice.json"
+    # Bundles written before the defection model had candidates hold a booster only.
+    fitted["defection_choice"] = (DefectionChoice.from_dict(json.loads(choice_file.read_text()))
+                                  if choice_file.exists() else DefectionChoice.of("lightgbm"))
+    offset_file = folder / "defection_offset.joblib"
+    fitted["defection_offset"] = joblib.load(offset_file) if offset_file.exists() else None
     for name in MODEL_NAMES:
+        if name == "defection" and not fitted["defection_choice"].booster_weight:
+            fitted[name] = None
+            continue
         meta = json.loads((folder / f"{name}.json").read_text())
         for key in ("feature_names", "classes", "trained_classes"):
             meta[key] = tuple(meta.get(key) or ())
@@ -74,8 +92,9 @@ def _design(fitted: Mapping[str, Any], frame: pd.DataFrame,
     return rows, fitted["feature_frame"].transform(rows)
 
 
-def _predict(fitted: Mapping[str, Any], X: pd.DataFrame) -> pd.DataFrame:
-    raw = predict_defection(fitted["defection"], X)
+def _predict(fitted: Mapping[str, Any], rows: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    raw = defection_probability(fitted["defection_choice"], fitted["defection_offset"],
+                                fitted["defection"], rows, X)
     proba = predict_transition(fitted["transition"], X)
     best = proba.to_numpy().argmax(axis=1)
     out = pd.DataFrame({
@@ -104,7 +123,7 @@ def predict_all(fitted: Mapping[str, Any], frame: pd.DataFrame, *,
         ``p_next_stage``, one ``p_next_<stage>`` column per stage, and
         ``predicted_value`` (expected spend in the horizon).
     """
-    return _predict(fitted, _design(fitted, frame, horizon_days)[1])
+    return _predict(fitted, *_design(fitted, frame, horizon_days))
 
 
 def models_digest(folder: str | Path) -> str:

@@ -51,7 +51,7 @@ class LightGBMParams(BaseModel):
         the field's kind (a whole number for counts) or out of range.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     learning_rate: StrictFloat = Field(default=0.05, gt=0, le=1)
     num_leaves: StrictInt = Field(default=31, ge=2)

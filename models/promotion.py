@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
 #: The upper end of the paired bootstrap interval of the AUC difference to the best
 #: baseline, among the challenger's test metrics.
@@ -32,13 +32,13 @@ class PromotionRule(BaseModel):
     ``guard_tolerance`` are at least 0.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
     min_improvement: StrictFloat = Field(default=0.0, ge=0)
     guard_metric: Literal["log_loss", "brier", "ece"] = "log_loss"
     guard_tolerance: StrictFloat = Field(default=0.005, ge=0)
-    allow_worse_than_baseline: bool = False
+    allow_worse_than_baseline: StrictBool = False
 
 
 @dataclass(frozen=True)

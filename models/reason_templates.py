@@ -302,6 +302,8 @@ def _purchase_pattern(columns: frozenset[str]) -> _Template:
         # The chance of no purchase speaks of the risk itself; "still active" only
         # when it is not known (a customer can be surely active and still rarely buy).
         none = r.number("bgnbd_p_no_purchase")
+        if none is None:
+            none = r.number("paretonbd_p_no_purchase")
         if none is not None:
             return (f"purchase pattern gives a {_percent(none)} chance of no purchase in the "
                     "coming period")

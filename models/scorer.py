@@ -8,7 +8,8 @@ Two layers:
   place where feature rows become predictions; evaluation calls it directly.
 * the **decisions** taken on those predictions (:class:`Decisions`): the stage
   rules, the risk bands, the value-tier cuts (frozen as amounts on a reference
-  population) and the action policy.
+  population), the action policy and the economics of the actions
+  (:mod:`models.economics`: each row's action of highest expected net value).
 
 :class:`Scorer` holds both, plus the feature schema the models were trained on
 (:mod:`models.feature_schema`) and the reference distributions of the drift
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ import pandas as pd
 
 from features.schema import CUSTOMER_SCORES, N_REASONS
 from models.actions import ActionPolicy
-from models.contributions import contributions, reason_groups
+from models.defection import grouped_contributions
 from models.drift import DriftReference
+from models.economics import Economics, decide
 from models.feature_schema import check_schema, schema_digest
 from models.fitted import _design, _predict, load_fitted, predict_all, save_fitted
 from models.reasons import top_reasons
@@ -81,7 +83,8 @@ class Decisions:
         Value tiers as amounts, fitted on a reference population (grouped by
         ``prospect`` / ``buyer`` when prospects are ranked among prospects).
     policy
-        The action for every (stage, risk label, value tier).
+        The action for every (stage, risk label, value tier): the decisions with
+        ``economics.mode: rules``, the actions each stage allows otherwise.
     horizon_days
         The prediction horizon the models were trained for.
     n_reasons
@@ -92,6 +95,9 @@ class Decisions:
         How the defection model's predictions are split into reasons
         (:func:`models.contributions.contributions`): ``"path"`` (fast, for batches)
         or ``"treeshap"``.
+    economics
+        Costs, prior effects and margin of the actions (a bundle saved without them
+        decides by the rule table, ``mode: rules``).
     """
 
     stage_rules: StageRules
@@ -102,6 +108,7 @@ class Decisions:
     n_reasons: int = N_REASONS
     satisfaction_scale: float | None = 5.0
     reason_method: str = "path"
+    economics: Economics = field(default_factory=Economics)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +120,7 @@ class Decisions:
             "n_reasons": self.n_reasons,
             "satisfaction_scale": self.satisfaction_scale,
             "reason_method": self.reason_method,
+            "economics": self.economics.model_dump(),
         }
 
     @classmethod
@@ -126,6 +134,7 @@ class Decisions:
             n_reasons=int(data["n_reasons"]),
             satisfaction_scale=data["satisfaction_scale"],
             reason_method=data["reason_method"],
+            economics=Economics.model_validate(data.get("economics", {"mode": "rules"})),
         )
 
     def tier_groups(self, stage: pd.Series) -> np.ndarray | None:
@@ -172,7 +181,7 @@ class Scorer:
               value_tiers: ValueTiers, rank_prospects_separately: bool,
               policy: ActionPolicy, horizon_days: float,
               satisfaction_scale: float | None = 5.0, reason_method: str = "path",
-              drift_bins: int = 10) -> Scorer:
+              drift_bins: int = 10, economics: Economics | None = None) -> Scorer:
         """Freeze the decisions on a reference population and bundle everything.
 
         Parameters
@@ -208,7 +217,8 @@ class Scorer:
                               value_cuts=value_cuts, policy=policy,
                               horizon_days=float(horizon_days),
                               satisfaction_scale=satisfaction_scale,
-                              reason_method=reason_method)
+                              reason_method=reason_method,
+                              economics=economics or Economics())
         drift_frame = rows[list(_drift_columns(feature_schema))].assign(
             p_defect=pred["p_defect"].where(rows["stage"].astype(str) != "prospect"))
         drift = DriftReference.fit(drift_frame, bins=drift_bins)
@@ -260,7 +270,10 @@ class Scorer:
         pandas.DataFrame
             One row per input row, in order (index reset), with the columns of
             :data:`SCORE_COLUMNS`: ``as_of`` is the row's ``cutoff``; prospects
-            have no ``p_defect``, ``risk_label``, ``value_at_risk`` or reasons.
+            have no ``p_defect``, ``risk_label``, ``value_at_risk`` or reasons. The
+            action is the row's own best (:func:`models.economics.decide`) and
+            ``contact_rank`` is null: the budget and the order of the contacts are
+            taken over the whole population (:func:`models.contacts.apply_budget`).
 
         Raises
         ------
@@ -272,13 +285,14 @@ class Scorer:
         rows = frame.reset_index(drop=True).copy()
         rows["stage"] = assign_stages(rows, d.stage_rules)
         with_bg, X = _design(self.fitted, rows, d.horizon_days)
-        pred = _predict(self.fitted, X)
+        pred = _predict(self.fitted, with_bg, X)
         buyer = (rows["stage"] != "prospect").to_numpy()
         p_defect = pred["p_defect"].where(buyer)
         risk = risk_label(p_defect, d.risk_bands)
         value = pred["predicted_value"]
         tier = d.value_cuts.apply(value, d.tier_groups(rows["stage"]))
-        action, rule = d.policy.apply(rows["stage"], risk, tier)
+        decided = decide(d.economics, d.policy, stage=rows["stage"], risk=risk,
+                         value_tier=tier, p_defect=p_defect, predicted_value=value)
 
         def text(values: Any) -> pd.Series:
             # pandas' string dtype: Arrow-backed (compact), missing values as NA.
@@ -287,11 +301,13 @@ class Scorer:
         reasons = {f"reason_{i + 1}": np.full(len(rows), None, dtype=object)
                    for i in range(d.n_reasons)}
         if buyer.any():
-            model = self.fitted["defection"]
-            groups = reason_groups(model.feature_names)
-            sums = contributions(model, X[buyer], method=d.reason_method, groups=groups)
-            found = top_reasons(sums, with_bg[buyer], k=d.n_reasons,
-                                groups={key: [key] for key in groups},
+            f = self.fitted
+            sums = grouped_contributions(f["defection_choice"], f["defection_offset"],
+                                         f["defection"], with_bg[buyer], X[buyer],
+                                         method=d.reason_method)
+            found = top_reasons(sums, _with_btyd(with_bg[buyer], f["defection_offset"]),
+                                k=d.n_reasons,
+                                groups={key: [key] for key in sums.columns[:-1]},
                                 satisfaction_scale=d.satisfaction_scale)
             for column, values in reasons.items():
                 values[buyer] = found[column].astype(object).to_numpy()
@@ -306,11 +322,26 @@ class Scorer:
             "predicted_value": value.astype("float64"),
             "value_at_risk": (p_defect * value).astype("float64"),
             "value_tier": text(pd.Series(tier).astype(object)),
-            "action": text(action),
-            "action_rule": text(rule),
+            "action": text(decided.action),
+            "action_rule": text(decided.action_rule),
+            "expected_net_value": decided.expected_net_value.astype("float64"),
+            "action_cost": decided.action_cost.astype("float64"),
+            # The order within the budget is a step over the whole population
+            # (models.contacts), after every row is scored.
+            "contact_rank": pd.array([pd.NA] * len(rows), dtype="Int64"),
             **{column: text(values) for column, values in reasons.items()},
         })
         return out[list(SCORE_COLUMNS)]
+
+
+def _with_btyd(rows: pd.DataFrame, offset: Any) -> pd.DataFrame:
+    """``rows`` with the BTYD probabilities of the defection model's logistic part that
+    they lack, for the reason texts of the purchase pattern."""
+    missing = {name: model for name, model in getattr(offset, "btyd_", {}).items()
+               if name not in rows.columns}
+    if not missing:
+        return rows
+    return rows.assign(**{name: model.predict_proba(rows) for name, model in missing.items()})
 
 
 def _drift_columns(feature_schema: Mapping[str, str]) -> list[str]:

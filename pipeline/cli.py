@@ -105,6 +105,9 @@ def score(
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit with code 7, publishing nothing, when a feature or "
         "p_defect drifted above score.drift.threshold.")] = False,
+    force_as_of: Annotated[bool, typer.Option(
+        "--force-as-of", help="Score a date more than a horizon after the last event "
+        "(score.force_as_of); it is kept out of the latest_scores view.")] = False,
     params: ParamsOption = None,
     set_: SetOption = None,
     engine: EngineOption = None,
@@ -118,6 +121,8 @@ def score(
         overrides.append(f"score.as_of={as_of}")
     if model_uri is not None:
         overrides.append(f"score.model_uri={model_uri}")
+    if force_as_of:
+        overrides.append("score.force_as_of=true")
     run_stage(stage.main, params, overrides, fail_on_drift=fail_on_drift)
 
 

@@ -1,14 +1,18 @@
 """Reading ``params.yaml``: the file, ``--set`` overrides, and messages that name the key.
 
 The declaration of every key is :mod:`pipeline.params`; this module reads the file,
-applies dotted overrides, validates, and turns each problem into one line naming the
-key, what is wrong, and the nearest valid key for a misspelt one.
+applies dotted overrides, validates, and turns each problem into one line naming where
+it is (the file, or ``--set``), the dotted key, what is wrong, the value given, and the
+nearest valid key for a misspelt one. A file that cannot be read as YAML (not UTF-8, a
+syntax error, a key given twice, an impossible date) is named with its line and column.
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -38,44 +42,163 @@ def load_params(path: str | os.PathLike[str] | None = None,
     Raises
     ------
     ConfigError
-        With every problem listed as ``key: message``.
+        With every problem on a line of its own: ``<file>: <key>: <message>``, or
+        ``--set <key>: <message>`` for an override.
     """
     file = Path(path) if path is not None else ROOT / PARAMS_FILE
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as err:
-        raise ConfigError(f"{file}: params file not found") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML: {err}") from err
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: expected a mapping of stage names, got {type(raw).__name__}")
-    for key, value in (overrides or {}).items():
+    raw = _read_tree(file)
+    overrides = overrides or {}
+    for key, value in overrides.items():
         _set_dotted(raw, key, value)
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
-        problems = "\n".join(f"  {_problem(e)}" for e in err.errors())
-        raise ConfigError(f"{file}: invalid parameters:\n{problems}") from None
+        lines = []
+        for error in err.errors():
+            key, message = _problem(error)
+            lines.append(f"--set {message}" if _overridden(key, message, overrides)
+                         else f"{file}: {message}")
+        raise ConfigError("\n".join(lines)) from None
 
 
-def _problem(error: Mapping[str, Any]) -> str:
-    """``key: message`` for one validation error, with what helps fix it."""
+# --------------------------------------------------------------------------
+# The file
+# --------------------------------------------------------------------------
+
+
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):
+    """The safe YAML loader (libyaml's when installed), refusing a key given twice in one
+    mapping (YAML forbids it; PyYAML keeps the last silently) and naming the line of a
+    date that does not exist."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *base" merges keys that the mapping may then override
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the constructor refuses it
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"the key {key!r} is given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as err:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a date that exists ({err})",
+                node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _read_tree(file: Path) -> dict[str, Any]:
+    """The params file as a tree of sections, or a ConfigError naming the file (and the
+    line and column of what cannot be read)."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: params file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{file}: the params file cannot be read ({err.strerror})") from None
+    if data.startswith(b"\x1f\x8b"):
+        raise ConfigError(f"{file}: the params file is gzip-compressed, not YAML text; "
+                          f"decompress it")
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        at = err.start + bom
+        line = data.count(b"\n", 0, at) + 1
+        column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+        raise ConfigError(f"{file}, line {line}, column {column}: the params file is not "
+                          f"UTF-8 text (byte 0x{data[at]:02x}); save it as UTF-8") from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # a safe loader: plain data only
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}{_yaml_error(err, text)}") from None
+    if raw is None:
+        raise ConfigError(f"{file}: the params file is empty (it holds no parameters)")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping of stage names, got {type(raw).__name__}")
+    return raw
+
+
+def _yaml_error(err: yaml.YAMLError, text: str) -> str:
+    """``, line L, column C: not valid YAML: <problem> (<context>)`` on one line."""
+    if isinstance(err, yaml.reader.ReaderError):  # a control character: a position, no mark
+        at = err.position
+        line, column = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        return (f", line {line}, column {column}: not valid YAML: the control character "
+                f"U+{char:04X} cannot be written in YAML")
+    mark = getattr(err, "problem_mark", None)
+    if mark is None:
+        return f": not valid YAML: {' '.join(str(err).split())}"
+    problem = getattr(err, "problem", None) or "cannot be parsed"
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and context_mark is not None and context_mark.line != mark.line:
+        problem += f" ({context} started on line {context_mark.line + 1})"
+    elif context:
+        problem += f" ({context})"
+    return f", line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}"
+
+
+# --------------------------------------------------------------------------
+# The messages
+# --------------------------------------------------------------------------
+
+
+def _problem(error: Mapping[str, Any]) -> tuple[str, str]:
+    """The dotted key of one validation error and its line: ``key: message, got value``,
+    with what helps fix it."""
     loc = tuple(error["loc"])
-    key = ".".join(str(p) for p in loc).replace("validate_", "validate")
+    key = ".".join(str(p) for p in loc)
     message = error["msg"].removeprefix("Value error, ")
+    shown = _shown(error.get("input"), key)
     if error["type"] == "extra_forbidden":
-        allowed = _section_keys(loc[:-1])
-        near = difflib.get_close_matches(str(loc[-1]), allowed or [], n=1)
-        if near:
-            message += f" (unknown key; did you mean {near[0]!r}?)"
-        elif allowed:
-            message += f" (unknown key; the keys here are {', '.join(allowed)})"
-    elif (error["type"] not in ("value_error", "missing")
-          and isinstance(error.get("input"), str | int | float | bool)
-          and may_show_value(key)):
-        shown = repr(error["input"])
-        message += f", got {shown if len(shown) <= 80 else shown[:77] + '...'}"
-    return f"{key}: {message}"
+        allowed = _section_keys(loc[:-1]) or []
+        prefix = "".join(f"{p}." for p in loc[:-1])
+        near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        message = (f"unknown key (did you mean '{prefix}{near[0]}'?)" if near
+                   else f"unknown key (the keys here are {', '.join(allowed)})" if allowed
+                   else "unknown key")
+    elif error["type"] == "model_type":
+        message = "should be a section of keys (key: value lines), not a single value"
+    elif error["type"] in ("date_type", "date_parsing", "date_from_datetime_inexact"):
+        message = "Input should be a date that exists, written YYYY-MM-DD (e.g. 2024-01-31)"
+    elif error["type"] in ("value_error", "assertion_error", "missing"):
+        shown = None  # the message says what is wrong with the value, or there is none
+    if error["type"] in ("value_error", "assertion_error") and message.startswith(f"{key}."):
+        return key, message  # a check of the section that names its own key
+    return key, f"{key}: {message}" + (f", got {shown}" if shown is not None else "")
+
+
+def _shown(value: Any, key: str) -> str | None:
+    """The value as the message quotes it (short), or None when it may be a secret."""
+    if not may_show_value(key) or isinstance(value, Mapping):
+        return None
+    text = repr(list(value) if isinstance(value, tuple) else value)  # a tuple is a YAML list
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _overridden(key: str, message: str, overrides: Mapping[str, Any]) -> bool:
+    """Whether the problem is in an override: its key, a key under it, or a key the
+    message names (a check of a whole section)."""
+    return any(key == given or key.startswith(f"{given}.")
+               or re.search(rf"(?<![\w.]){re.escape(given)}(?!\w)", message)
+               for given in overrides)
 
 
 def _section_keys(loc: tuple[Any, ...]) -> list[str] | None:
@@ -103,6 +226,8 @@ def _section_keys(loc: tuple[Any, ...]) -> list[str] | None:
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    if not dotted or any(not part for part in dotted.split(".")):
+        raise ConfigError(f"--set {dotted!r}: not a dotted key such as labels.horizon_days")
     node = tree
     *parents, leaf = dotted.split(".")
     for i, part in enumerate(parents):
@@ -112,4 +237,3 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"--set {dotted}: {section} holds a {type(node).__name__}, not a "
                               f"section of keys; set {section} as a whole")
     node[leaf] = value
-

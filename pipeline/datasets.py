@@ -49,3 +49,20 @@ def oracle(paths: Paths, rows: pd.DataFrame) -> np.ndarray | None:
         return None  # the test cutoff is not a month start: no truth to compare with
     return joined["p_defect"].to_numpy()
 
+
+def truth_of(paths: Paths, rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The simulator's truth (every column of ``features.schema.GROUND_TRUTH``) for
+    ``rows`` (``customer_id``, ``cutoff``), in their order; None when there is no truth,
+    it lacks the true responses, or it does not cover the rows."""
+    if not paths.ground_truth.exists():
+        return None
+    truth = pd.read_parquet(paths.ground_truth)
+    if "expected_spend" not in truth.columns:
+        return None  # written by an older simulator: no true responses
+    truth["cutoff"] = pd.to_datetime(truth["month"]).dt.date
+    keys = rows[["customer_id", "cutoff"]].assign(cutoff=pd.to_datetime(rows["cutoff"]).dt.date)
+    joined = keys.merge(truth.drop(columns="month"), how="left", on=["customer_id", "cutoff"])
+    if joined["p_defect"].isna().any():
+        return None
+    return joined.drop(columns=["customer_id", "cutoff"])
+

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.engines import duckdb as duckdb_engine
 from features.engines.duckdb import BuildSummary
+from features.errors import InputError
 from features.schema import N_PARTITIONS
 from features.spec import FeatureSpec, snapshot_cutoffs
 from pipeline.errors import ConfigError, NoEventsError
@@ -49,19 +52,51 @@ def open_clean(params: Params, paths: Paths) -> CleanTables:
 
     Raises
     ------
+    InputError
+        Naming the file, when a clean table is missing or damaged (truncated,
+        overwritten).
     NoEventsError
         When the clean tables hold no transaction and no interaction.
     """
     f = params.features
     tables = paths.clean_inputs()
+    for path in tables.values():
+        check_intermediate(path, "validate")
     con = duckdb_engine.connect(memory_limit=f.memory_limit, threads=f.threads)
-    span = duckdb_engine.event_range(con, tables)
+    try:
+        span = duckdb_engine.event_range(con, tables)
+    except duckdb.Error as err:
+        con.close()
+        raise InputError(f"{tables['transactions']} or {tables['interactions']} cannot be "
+                         f"read ({str(err).splitlines()[0]}): an output of `validate` is "
+                         "damaged; run `churn validate` (or `dvc repro -f validate`) "
+                         "again") from None
     if span is None:
         con.close()
         raise NoEventsError(f"{tables['transactions']} and {tables['interactions']} hold no "
                             "events: check the validation report "
                             f"({paths.validation_report}) for quarantined rows")
     return CleanTables(con, tables, span)
+
+
+def check_intermediate(path: Path, stage: str) -> None:
+    """Check that ``path``, a Parquet output of ``stage``, is there and whole (its footer
+    reads), before any work reads it.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the stage to run again.
+    """
+    try:
+        pq.read_metadata(path)
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing: run `churn {stage}` (or `dvc repro {stage}`) "
+                         "first") from None
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"{path} is not a whole Parquet file ({err}): the output of "
+                         f"`{stage}` is damaged (truncated or overwritten); run `churn {stage}` "
+                         f"(or `dvc repro -f {stage}`) again") from None
 
 
 def cutoffs_for(params: Params, first_event: dt.date, last_event: dt.date) -> list[dt.date]:

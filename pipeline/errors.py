@@ -8,7 +8,8 @@ cannot be loaded (no such model, version or alias; tracking store unreachable);
 stage rules); 7 drift above the threshold under ``churn score --fail-on-drift``;
 8 a sink cannot be written (DuckDB file in use, PostgreSQL unreachable); 9 the
 MLflow tracking store cannot be reached or used (``train``, ``evaluate``; ``score``
-says 5, the model being in that store).
+says 5, the model being in that store); 10 another run of the same stage still
+holds the stage's lock after the wait.
 
 The errors raised by the library (:class:`features.validation.InputError`,
 :class:`models.feature_schema.SchemaMismatchError`) are mapped here too, so that
@@ -22,7 +23,7 @@ from models.feature_schema import SchemaMismatchError
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3, 4
 EXIT_MODEL, EXIT_MISMATCH, EXIT_DRIFT, EXIT_SINK = 5, 6, 7, 8
-EXIT_TRACKING = 9
+EXIT_TRACKING, EXIT_BUSY = 9, 10
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,16 @@ class ConfigError(ValueError):
 
 class NoEventsError(ValueError):
     """No event to build features from: the clean tables hold none, or none before a cutoff."""
+
+
+class OutputError(RuntimeError):
+    """An output of a stage cannot be written (a read-only or full folder); exit code
+    4, as for an input, since the next stage reads it. (A sink that cannot be written
+    is a :class:`SinkError`.)"""
+
+
+class StageBusyError(RuntimeError):
+    """Another run of the same stage holds its lock, and did not release it in time."""
 
 
 class ModelUnavailableError(RuntimeError):
@@ -59,9 +70,11 @@ class TrackingStoreError(RuntimeError):
 EXPECTED: tuple[tuple[tuple[type[BaseException], ...], str, int], ...] = (
     ((ConfigError,), "configuration error", EXIT_CONFIG),
     ((InputError, NoEventsError), "input error", EXIT_INPUT),
+    ((OutputError,), "output error", EXIT_INPUT),
     ((ModelUnavailableError,), "model unavailable", EXIT_MODEL),
     ((ModelMismatchError, SchemaMismatchError), "model mismatch", EXIT_MISMATCH),
     ((DriftError,), "drift", EXIT_DRIFT),
     ((SinkError,), "sink error", EXIT_SINK),
     ((TrackingStoreError,), "tracking store unavailable", EXIT_TRACKING),
+    ((StageBusyError,), "stage busy", EXIT_BUSY),
 )

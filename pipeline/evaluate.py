@@ -19,10 +19,11 @@ from typing import Any
 
 from models.evaluate import evaluate, flat_metrics, headline_metrics
 from models.fitted import load_fitted, models_digest
+from models.profit import evaluate_policies
 from models.promotion import decide
 from pipeline import tracking
 from pipeline.config import load_params
-from pipeline.datasets import load_training_frame, oracle
+from pipeline.datasets import load_training_frame, oracle, truth_of
 from pipeline.io import atomic_path, write_json
 from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
@@ -62,6 +63,39 @@ def promote(params: Params, run_id: str, version: str, challenger: dict[str, flo
             "champion": decision.champion, "rule": params.evaluate.promotion.model_dump()}
 
 
+def profit_of_contacts(params: Params, paths: Paths, fitted: dict[str, Any],
+                       test: Any) -> tuple[dict[str, Any], Any]:
+    """The contact policies on the test snapshot (:func:`models.profit.evaluate_policies`),
+    with the decisions of params frozen on the models that have not seen it, at the
+    budget of ``score.budget``; true profits where the simulator's truth covers it."""
+    tested = scorer(fitted, params, test)
+    scored = tested.score(test[list(tested.feature_schema)])
+    d = tested.decisions
+    rule_action, _ = d.policy.apply(scored["stage"], scored["risk_label"], scored["value_tier"])
+    truth = truth_of(paths, test)
+    profit, curves = evaluate_policies(
+        scored, rule_action, d.economics, params.score.budget,
+        allowed=d.policy.actions_by_stage(), truth=truth,
+        bootstrap_samples=params.evaluate.bootstrap_samples, seed=params.evaluate.seed)
+    profit["effects"] = "assumed (the priors of score.economics.actions)"
+    profit["measured"] = "true (simulator)" if truth is not None else "expected (model)"
+    return profit, curves
+
+
+def headline_profit(profit: dict[str, Any]) -> dict[str, float | None]:
+    """Profit at the budget per policy (true where the truth exists), the share of the
+    oracle's the costed policy reaches, and the lower ends of its bootstrap intervals
+    against the rule table and the top by p_defect."""
+    key = "true_profit" if "oracle_share" in profit else "expected_profit"
+    out: dict[str, float | None] = {f"{name}_at_budget": got[key]
+                                    for name, got in profit["policies"].items()}
+    if "oracle_share" in profit:
+        out["oracle_share"] = profit["oracle_share"]
+        for other in ("rules", "top_p_defect"):
+            out[f"vs_{other}_ci_low"] = profit[f"costed_vs_{other}"]["ci_low"]
+    return out
+
+
 log = logging.getLogger("churn")
 
 
@@ -78,14 +112,17 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     metrics, plots = evaluate(frame, fitted, horizon_days=params.labels.horizon_days,
                               bootstrap_samples=params.evaluate.bootstrap_samples,
                               seed=params.evaluate.seed, oracle=oracle(paths, test))
+    metrics["profit"], plots["profit_curves"] = profit_of_contacts(params, paths, fitted, test)
     write_json(metrics, paths.evaluation)
-    write_json(headline_metrics(metrics), paths.metrics)
+    write_json(headline_metrics(metrics) | {"profit": headline_profit(metrics["profit"])},
+               paths.metrics)
     with atomic_path(paths.plots, directory=True) as tmp:
         for name, table in plots.items():
             table.to_csv(Path(tmp) / f"{name}.csv", index=False)
 
     run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
-    flat = flat_metrics(metrics)
+    flat = flat_metrics(metrics) | {f"test_profit_{k}": v for k, v in
+                                    headline_profit(metrics["profit"]).items() if v is not None}
     tracking.log_evaluation(params, run_id, flat, [paths.evaluation, paths.metrics, paths.plots])
     # What scores: the models refitted on every labelled cutoff (older outputs have none).
     deployed = (load_fitted(paths.deployed_models) if paths.deployed_models.exists()

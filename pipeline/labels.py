@@ -23,9 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.labels import LABELS, label_summary, make_labels, with_splits
+from models.outcomes import outcome_shortfalls
+from models.split_plan import SplitPlan
 from models.stages import REQUIRED_COLUMNS
 from pipeline.config import load_params
 from pipeline.engine import build_features, open_clean
+from pipeline.errors import ConfigError
 from pipeline.io import atomic_path, write_json
 from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
@@ -57,6 +60,46 @@ def _to_arrow(labels: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _refuse_thin_splits(labels: pd.DataFrame, params: Params, plan: SplitPlan) -> None:
+    """Stop, naming the settings to change, when a split holds too few rows of an outcome
+    for the models to train, validate and test on it (:mod:`models.outcomes`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the splits, their counts and the ``labels`` settings that give more rows.
+    """
+    short = outcome_shortfalls(labels)
+    if not short:
+        return
+    explicit = params.labels.explicit
+    fixes = []
+    for s in short:
+        if explicit:
+            fixes.append(f"more dates in labels.{s.split}_cutoffs" if s.split != "validation"
+                         or plan.validation_share is None
+                         else "a larger labels.validation_share")
+        elif s.split == "train":
+            fixes.append("more training cutoffs (a shorter labels.min_history_days, a "
+                         "features.snapshot_frequency with more dates)")
+        elif s.split == "validation" and plan.validation_share is not None:
+            fixes.append("a larger labels.validation_share")
+        elif s.split == "validation":
+            fixes.append("a larger labels.n_validation (or 0: labels.validation_share of the "
+                         "customers validate on the training cutoffs)")
+        else:
+            fixes.append("a larger labels.n_test")
+    longer = sum(s.defected - s.retained for s in short) > 0  # too many defect: look longer
+    fixes.append(f"a {'longer' if longer else 'shorter'} labels.horizon_days "
+                 f"({'fewer' if longer else 'more'} buyers defect within it)")
+    where = ("labels.train_cutoffs / validation_cutoffs / test_cutoffs" if explicit
+             else "labels (automatic split)")
+    raise ConfigError(
+        f"{where}: {'; '.join(s.describe() for s in short)}: the defection model needs at "
+        f"least {short[0].minimum} labelled rows of each outcome (defected, retained) in every "
+        f"split to train, validate and test; try {', '.join(fixes)}, or a longer history")
+
+
 def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, Any]:
     """Build the labels; return the summary written to ``reports/labels.json``."""
     params = params or load_params()
@@ -86,6 +129,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     labels = make_labels(feats.loc[at.isin(plan.cutoffs)], feats.loc[at.isin(plan.label_cutoffs)],
                          rules=rules, horizon_days=plan.horizon_days)
     labels = with_splits(labels, plan)
+    _refuse_thin_splits(labels, params, plan)
     table = _to_arrow(labels)
     with atomic_path(paths.labels, directory=True) as out:
         pq.write_table(table, out / paths.labels_table.name, compression="zstd")

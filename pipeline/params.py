@@ -5,12 +5,20 @@ file; :func:`pipeline.config.load_params` reads and validates the file into
 :class:`Params`. Stages take the section they need and pass plain values to the
 library (:mod:`pipeline.wiring`).
 
-Four sections are the library's value objects themselves, declared (defaults,
+The sections are strict: a number is not a boolean nor a boolean a number
+(``horizon_days: true`` is refused, not read as 1), a whole number is not written
+``90.0`` or ``"90"``, no float is NaN or infinite, a date is a date (or ``YYYY-MM-DD``
+text, as a quoted date is read; never a number). YAML has no tuples: a list is read
+as the tuple a key declares.
+
+Six sections are the library's value objects themselves, declared (defaults,
 ranges, cross-field checks) once where they are used: ``stages`` is
 :class:`models.stages.StageRules`, ``train.lightgbm`` is
 :class:`models.lgbm.LightGBMParams`, ``evaluate.promotion`` is
-:class:`models.promotion.PromotionRule` and ``score.risk_bands`` is
-:class:`models.risk.RiskBands`.
+:class:`models.promotion.PromotionRule`, ``score.risk_bands`` is
+:class:`models.risk.RiskBands`, ``score.economics`` is
+:class:`models.economics.Economics` and ``score.budget`` is
+:class:`models.contacts.Budget`.
 
 One piece: the sections are read together (cross-section checks, the key
 suggestions of :mod:`pipeline.config` walk them), and the file mirrors
@@ -22,11 +30,22 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import re
+import types
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from models.contacts import Budget
+from models.economics import Economics
 from models.lgbm_params import LightGBMParams
 from models.promotion import PromotionRule
 from models.risk import RiskBands
@@ -37,7 +56,58 @@ from pipeline.secrets import mask_url
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_forms(cls, data: Any) -> Any:
+        """Give each declared tuple and date the Python form of what YAML writes for it;
+        anything else stays as given, for the strict checks to refuse."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if key in out:
+                out[key] = _from_yaml(field.annotation, out[key])
+        return out
+
+
+def _from_yaml(annotation: Any, value: Any) -> Any:
+    """``value`` as the declared type holds it: a YAML list for a tuple is the tuple it
+    spells, text ``YYYY-MM-DD`` (a quoted date) or a date and time at midnight for a
+    date is the date, item by item in lists, tuples and mappings. A number is never a
+    date (no epoch is guessed)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _from_yaml(args[0], value)
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            converted = _from_yaml(arg, value)
+            if converted is not value:
+                return converted
+        return value
+    if origin is tuple and isinstance(value, list):
+        kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        return tuple(_from_yaml(k, v) for k, v in zip(kinds, value, strict=False)) + tuple(
+            value[len(kinds):])
+    if origin is list and args and isinstance(value, list):
+        return [_from_yaml(args[0], v) for v in value]
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return {k: _from_yaml(args[1], v) for k, v in value.items()}
+    if annotation is dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date() if value.time() == dt.time(0) and value.tzinfo is None else value
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                return value  # 2023-02-30: refused by the date check
+    return value
+
+
+#: A pair of numbers: ``[low, high]`` in the file.
+Pair = tuple[float, float]
 
 
 # --------------------------------------------------------------------------
@@ -113,7 +183,23 @@ class DataParams(_Section):
     timestamp_format: str | None = None
     timezone: str = "UTC"
     interaction_kinds: list[str] = Field(min_length=1)
-    satisfaction_range: tuple[float, float] = (1.0, 5.0)
+    satisfaction_range: Pair = (1.0, 5.0)
+    encoding: str = "utf-8"
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _text_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            known = codecs.lookup(value)._is_text_encoding
+        except LookupError:
+            known = False
+        if not known:
+            raise ValueError(f"data.encoding {value!r} is not a text encoding Python knows; "
+                             f"use e.g. 'utf-8', 'cp1252', 'latin-1' or 'utf-16'")
+        return value
 
     @field_validator("interaction_kinds")
     @classmethod
@@ -197,6 +283,18 @@ class ValidateParams(_Section):
     min_timestamp: dt.date = dt.date(1990, 1, 1)
     memory_limit: str | None = "1GB"
     threads: int | None = Field(default=None, gt=0)
+    # Plausible values of one transaction, inclusive; others are quarantined.
+    amount_range: Pair = (-1_000_000.0, 1_000_000.0)
+    quantity_range: Pair = (0.0, 1_000_000.0)
+    discount_range: Pair = (0.0, 1_000_000.0)
+
+    @field_validator("amount_range", "quantity_range", "discount_range")
+    @classmethod
+    def _low_below_high(cls, value: tuple[float, float], info: Any) -> tuple[float, float]:
+        if value[0] >= value[1]:
+            raise ValueError(f"validate.{info.field_name} must be [low, high] with low < high, "
+                             f"got {list(value)}")
+        return value
 
     @field_validator("memory_limit")
     @classmethod
@@ -292,10 +390,18 @@ class LabelsParams(_Section):
         return self.train_cutoffs is not None
 
 
+#: A candidate of the defection model (:data:`models.defection.CANDIDATES`).
+DefectionCandidate = Literal["logistic_btyd", "paretonbd", "bgnbd", "lightgbm",
+                             "lightgbm_btyd", "blend"]
+DEFECTION_CANDIDATES: tuple[str, ...] = get_args(DefectionCandidate)
+
+
 class TrainParams(_Section):
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
     bgnbd_features: Literal["auto", "always", "never"] = "auto"
+    defection_candidates: list[DefectionCandidate] = Field(
+        default_factory=lambda: list(DEFECTION_CANDIDATES), min_length=1)
     experiment: str = Field(default="lifecycle-churn", min_length=1)
     registered_model: str = "lifecycle-churn"
 
@@ -309,6 +415,14 @@ class TrainParams(_Section):
                              f"got {value!r}")
         return value
 
+    @field_validator("defection_candidates")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        repeated = sorted({c for c in value if value.count(c) > 1})
+        if repeated:
+            raise ValueError(f"names each candidate once; {repeated} repeated")
+        return value
+
 
 class EvaluateParams(_Section):
     bootstrap_samples: int = Field(default=1000, ge=100)
@@ -320,7 +434,7 @@ class ValueTiersParams(_Section):
     """How predicted value is cut into tiers (``models.actions.ValueTiers``)."""
 
     method: Literal["quantile", "absolute"] = "quantile"
-    cuts: tuple[float, float] = (0.5, 0.8)
+    cuts: Pair = (0.5, 0.8)
     rank_prospects_separately: bool = True  # quantile only; ignored with absolute cuts
 
     @model_validator(mode="after")
@@ -406,8 +520,17 @@ class SinksParams(_Section):
     lock_timeout_seconds: float = Field(default=60.0, ge=0)
 
 
+class BudgetParams(Budget):
+    """The budget of a scoring run (``models.contacts.Budget``), with the project's default:
+    2,000 contacts, 4% of the default demo's customers."""
+
+    contacts: StrictInt | None = Field(default=2000, ge=0)
+
+
 class ScoreParams(_Section):
     as_of: dt.date | None = None  # null: the day after the last event of the clean tables
+    # A date more than labels.horizon_days after the last event is refused unless forced.
+    force_as_of: bool = False
     model_uri: str | None = None  # null: models:/<train.registered_model>@champion
     chunk_rows: int = Field(default=100_000, ge=1_000)
     workers: int = Field(default=2, ge=1)
@@ -417,6 +540,8 @@ class ScoreParams(_Section):
     risk_bands: RiskBands = Field(default_factory=RiskBands)
     value_tiers: ValueTiersParams = Field(default_factory=ValueTiersParams)
     policy: list[PolicyRuleParams] = Field(default_factory=_default_policy)
+    economics: Economics = Field(default_factory=Economics)
+    budget: BudgetParams = Field(default_factory=BudgetParams)
 
     @field_validator("model_uri")
     @classmethod

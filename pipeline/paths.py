@@ -57,6 +57,8 @@ class Paths:
         self.training_report = self.reports / "training_report.html"
         self.scoring_report = self.reports / "scoring_report.html"
         self.scoring_reports = self.reports / "scoring"
+        # One lock file per stage: two runs of a stage at once run one after the other.
+        self.locks = root / "data" / ".locks"
 
     def clean_table(self, table: str) -> Path:
         return self.clean / f"{table}.parquet"

@@ -7,12 +7,23 @@
    customer seen before it, prospects included, bucket by bucket.
 3. Score them chunk by chunk (:meth:`models.scorer.Scorer.score`): stage, next
    stage, calibrated defection probability, risk label, predicted value, value
-   at risk, value tier, action, the policy rule that chose it, three reasons.
+   at risk, value tier, action of highest expected net value (or of the policy
+   rule), its expected net value and cost, three reasons. Then the budget over the
+   whole population (``score.budget``, :func:`pipeline.scoring.apply_contacts`):
+   the contacts ranked, those beyond the budget given no spend.
 4. Compare the scored population with the training reference (population
    stability index of every feature and of ``p_defect``).
 5. Write the rows to the sinks (Parquet dataset, DuckDB file, PostgreSQL when a
-   URL is given), replacing that date's rows, and the drift table beside them;
-   log the run to MLflow; write ``reports/score.json`` and print a summary.
+   URL is given), replacing that date's rows: staged in every sink, then published
+   in all (:func:`pipeline.sinks.publish`: a sink that fails leaves none showing the
+   date, and ``reports/score.json`` says which stores hold it); the drift table
+   beside them; log the run to MLflow; write ``reports/score.json`` and print a
+   summary.
+
+Before any work the scoring date is checked against the clean tables: a date more
+than ``labels.horizon_days`` after the last event is refused (:class:`ConfigError`,
+exit code 3) unless ``score.force_as_of``; a forced date is marked so in the sinks,
+and the ``latest_scores`` view never shows it.
 
 With ``fail_on_drift`` a drifted population is not published: the drift table
 and the report are written, the sinks are left as they were, and the job ends
@@ -24,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,14 +46,22 @@ from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.engine import build_features, open_clean
 from pipeline.errors import DriftError
-from pipeline.io import write_json, write_parquet
+from pipeline.io import check_writable, temporary_directory, write_json, write_parquet
 from pipeline.model_source import check_compatible, load_model
 from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
 from pipeline.progress import steps
 from pipeline.reports import write_scoring_report
 from pipeline.runner import run_stage
-from pipeline.scoring import score_features, scoring_date, scoring_time, summarize
+from pipeline.scoring import (
+    apply_contacts,
+    beyond_reach,
+    score_features,
+    scoring_date,
+    scoring_time,
+    summarize,
+)
+from pipeline.sinks import PublishError, publish
 from pipeline.wiring.features import feature_spec
 from pipeline.wiring.sinks import sinks
 
@@ -66,6 +84,53 @@ def log_event(event: str, **fields: Any) -> None:
 # --------------------------------------------------------------------------
 # Features and scores
 # --------------------------------------------------------------------------
+
+
+def checked_date(params: Params, paths: Paths) -> tuple[dt.date, bool]:
+    """The scoring date of params, checked against the clean tables before any work, and
+    whether it is beyond the data's reach (more than ``labels.horizon_days`` after the
+    last event: refused unless ``score.force_as_of``).
+
+    Raises
+    ------
+    ConfigError
+        When the date is beyond the data's reach and not forced.
+    NoEventsError
+        When it is not after the first event.
+    InputError
+        When a clean table is missing or damaged.
+    """
+    clean = open_clean(params, paths)
+    span = clean.span
+    clean.close()
+    horizon = params.labels.horizon_days
+    as_of = scoring_date(params.score.as_of, span, horizon_days=horizon,
+                         force=params.score.force_as_of)
+    beyond = beyond_reach(as_of, span, horizon)
+    if beyond:
+        log.warning("score.as_of %s is %d days after the last event (%s), beyond the data's "
+                    "reach (labels.horizon_days: %d): scored because score.force_as_of is "
+                    "set; the date is kept out of the latest_scores view", as_of,
+                    (as_of - span[1]).days, span[1], horizon)
+    return as_of, beyond
+
+
+def publish_scores(scores: Any, targets: list[Any], as_of: dt.date,
+                   beyond_data: bool) -> dict[str, str]:
+    """Stage the rows of ``as_of`` in every sink, then publish them all
+    (:func:`pipeline.sinks.publish`); return where each went."""
+    t0 = time.perf_counter()
+
+    def stage(sink: Any) -> Any:
+        if isinstance(scores, pd.DataFrame):
+            return sink.stage(scores, as_of, beyond_data=beyond_data)
+        return scores.stage(sink, as_of, beyond_data=beyond_data)
+
+    outputs = publish([(sink.name, lambda sink=sink: stage(sink)) for sink in targets])
+    for name, where in outputs.items():
+        log_event("score.write", sink=name, rows=len(scores), where=where,
+                  seconds=round(time.perf_counter() - t0, 1))
+    return outputs
 
 
 def features_as_of(params: Params, paths: Paths, out_dir: Path,
@@ -91,6 +156,13 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     DriftError
         With ``fail_on_drift``, when a feature or ``p_defect`` drifted; nothing is
         written to the sinks then.
+    ConfigError
+        Before any work, when ``score.as_of`` is beyond the data's reach, not forced.
+    OutputError
+        Before any work, when ``reports/`` or ``data/drift/`` cannot be written.
+    PublishError
+        A :class:`SinkError`: a sink could not be written; no store shows the new
+        date, or the error and ``reports/score.json`` say which do.
     """
     params = params or load_params()
     paths = paths or PATHS
@@ -101,9 +173,10 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     log_event("score.model", uri=model.uri, name=model.name, version=model.version,
               run_id=model.run_id)
     targets = sinks(params, paths)
+    as_of, beyond_data = checked_date(params, paths)
+    check_writable(paths.reports, paths.drift)
 
-    with steps("score") as progress, tempfile.TemporaryDirectory(
-            prefix=".score-features-", dir=paths.root) as tmp:
+    with steps("score") as progress, temporary_directory("score-features", paths.root) as tmp:
         t0 = time.perf_counter()
         threshold = params.score.drift.threshold
         if params.features.engine == "spark":
@@ -124,6 +197,16 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
                                            scored_at=scored_at, threshold=threshold,
                                            workers=params.score.workers, progress=progress,
                                            spool=paths.root)
+    t1 = time.perf_counter()
+    scores, contacts = apply_contacts(scores, model.scorer.decisions.policy, params.score.budget)
+    economics = model.scorer.decisions.economics
+    # Every effect is the prior of params until effects are learned from past contacts.
+    contacts = {"mode": economics.mode, "margin": economics.margin,
+                "effects": "assumed (the priors of score.economics.actions)", **contacts}
+    log_event("score.contacts", contacts=contacts["contacts"],
+              candidates=contacts["candidates"], expected_cost=contacts["expected_cost"],
+              expected_net_value=contacts["expected_net_value"],
+              seconds=round(time.perf_counter() - t1, 1))
     log_event("score.scored", customers=len(scores), seconds=round(time.perf_counter() - t0, 1))
     drift_file = paths.drift / f"as_of={as_of.isoformat()}" / "drift.parquet"
     if len(drift):
@@ -141,6 +224,7 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
         "model": {"uri": model.uri, "name": model.name, "version": model.version,
                   "run_id": model.run_id},
         **summarize(scores),
+        "contacts": contacts,
         "drift": {
             "threshold": threshold,
             "drifted": drifted["column"].tolist() if len(drifted) else [],
@@ -149,24 +233,28 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
                              if len(drift) and (drift["column"] == "p_defect").any() else None),
             "table": str(drift_file) if len(drift) else None,
         },
+        "beyond_data": beyond_data,
         "published": not (fail_on_drift and len(drifted)),
         "outputs": {},
     }
-    if summary["published"]:
-        for sink in targets:
-            t0 = time.perf_counter()
-            where = (sink.write(scores, as_of) if isinstance(scores, pd.DataFrame)
-                     else scores.write(sink, as_of))
-            summary["outputs"][sink.name] = where
-            log_event("score.write", sink=sink.name, rows=len(scores), where=where,
-                      seconds=round(time.perf_counter() - t0, 1))
-    if not isinstance(scores, pd.DataFrame):
-        scores.close()
+    try:
+        if summary["published"]:
+            summary["outputs"] = publish_scores(scores, targets, as_of, beyond_data)
+    except PublishError as err:
+        # The report says exactly which stores hold the date (none, when staging failed).
+        summary["outputs"], summary["not_written"] = err.published, err.failed
+        summary["published"] = False
+        write_json(summary, paths.score_report)
+        raise
+    finally:
+        if not isinstance(scores, pd.DataFrame):
+            scores.close()
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["mlflow_run_id"] = tracking.log_scoring(params, summary, drift)
     if summary["published"] and {"duckdb", "parquet"} & set(summary["outputs"]):
         summary["report"] = str(write_scoring_report(
-            paths, as_of, drift_threshold=threshold, mlflow_run_id=summary["mlflow_run_id"]))
+            paths, as_of, drift_threshold=threshold, mlflow_run_id=summary["mlflow_run_id"],
+            lock_timeout=params.score.sinks.lock_timeout_seconds))
     write_json(summary, paths.score_report)
     print_summary(summary)
     if not summary["published"]:
@@ -193,12 +281,24 @@ def print_summary(summary: dict[str, Any]) -> None:
         table.add_row(row["stage"], row["action"], f"{row['customers']:,}",
                       f"{row['value_at_risk']:,.2f}")
     console.print(table)
+    c = summary["contacts"]
+    console.print(f"contacts: {c['contacts']:,} of {c['candidates']:,} whose best action spends "
+                  f"(budget {_limits(c['budget'])}); expected cost {c['expected_cost']:,.2f}, "
+                  f"value saved {c['expected_value_saved']:,.2f}, net "
+                  f"{c['expected_net_value']:,.2f}; effects {c['effects']}", highlight=False)
     drift = summary["drift"]
     console.print(f"drift: {len(drift['drifted'])} columns above PSI {drift['threshold']}"
                   + (f" ({', '.join(drift['drifted'][:5])})" if drift["drifted"] else ""),
                   highlight=False)
     for name, where in summary["outputs"].items():
         console.print(f"{name}: {where}", highlight=False)
+
+
+def _limits(budget: dict[str, Any]) -> str:
+    parts = [f"{budget[k]:,} {k}" for k in ("contacts", "money") if budget[k] is not None]
+    parts += [f"{action}: {_limits(dict(limits, per_action={}))}"
+              for action, limits in budget["per_action"].items()]
+    return ", ".join(parts) or "none"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The parts of a batch-scoring job: the scoring date, feature rows scored chunk by
-chunk with the drift counts, the scored rows spooled to disk, and their summary.
+chunk with the drift counts, the scored rows spooled to disk, the budget applied to
+them over the whole population, and their summary.
 
 Used by the ``score`` stage (DuckDB engine) and :mod:`pipeline.spark_scoring`.
 """
@@ -22,8 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.schema import CUSTOMER_SCORES
+from models.actions import ActionPolicy
+from models.contacts import PLAN_COLUMNS, Budget, apply_budget, contact_summary
 from pipeline import sinks
 from pipeline.errors import ConfigError, NoEventsError
+from pipeline.io import temporary_directory
 from pipeline.model_source import LoadedModel
 from pipeline.sinks import PARQUET_FILE, validate_scores
 
@@ -47,20 +51,40 @@ def default_as_of(span: tuple[dt.date, dt.date]) -> dt.date:
     return span[1] + dt.timedelta(days=1)
 
 
-def scoring_date(as_of: dt.date | None, span: tuple[dt.date, dt.date]) -> dt.date:
+def scoring_date(as_of: dt.date | None, span: tuple[dt.date, dt.date], *,
+                 horizon_days: int | None = None, force: bool = False) -> dt.date:
     """The date to score as of: ``as_of`` (``score.as_of``), else the day after the last
     event of ``span`` (first and last event of the clean tables).
+
+    With ``horizon_days``, a date beyond the data's reach (:func:`beyond_reach`) is
+    refused unless ``force``: every customer would be scored lost or a prospect.
 
     Raises
     ------
     NoEventsError
         When the date is not after the first event: no customer has any event before it.
+    ConfigError
+        When the date is beyond the data's reach and not forced.
     """
     as_of = as_of or default_as_of(span)
     if as_of <= span[0]:
         raise NoEventsError(f"score.as_of {as_of} is not after the first event ({span[0]}): "
                             "no customer has any event before it; pick a later date")
+    if horizon_days is not None and not force and beyond_reach(as_of, span, horizon_days):
+        latest = span[1] + dt.timedelta(days=horizon_days)
+        raise ConfigError(
+            f"score.as_of {as_of} is {(as_of - span[1]).days} days after the last event "
+            f"({span[1]}), more than the horizon (labels.horizon_days: {horizon_days}): the "
+            f"data cannot say what customers do then, and every one would be scored lost or "
+            f"a prospect. Score as of {latest} or earlier, or set score.force_as_of: true "
+            f"(`churn score --force-as-of`) to score it anyway (such a date is kept out of "
+            f"the latest_scores view)")
     return as_of
+
+
+def beyond_reach(as_of: dt.date, span: tuple[dt.date, dt.date], horizon_days: int) -> bool:
+    """Whether ``as_of`` is more than a horizon after the last event of ``span``."""
+    return (as_of - span[1]).days > horizon_days
 
 
 def _chunks(parts: list[Path], rows: int) -> Iterator[pd.DataFrame]:
@@ -95,22 +119,53 @@ class SpooledScores:
         """:func:`score_groups` of the rows."""
         return self._groups
 
-    def write(self, sink: Any, as_of: dt.date) -> str:
-        """Write the rows to ``sink``: the Parquet sink's partition is replaced by these
-        files (hard links), the DuckDB sink loads them in one transaction; another sink
-        gets them in memory."""
+    def stage(self, sink: Any, as_of: dt.date, *, beyond_data: bool = False) -> Any:
+        """Stage the rows in ``sink`` (:meth:`pipeline.sinks.Sink.stage`): the Parquet
+        sink's partition is staged from these files (hard links), the DuckDB sink loads
+        them in one transaction; another sink gets them in memory."""
         files = self.files()
         if isinstance(sink, sinks.ParquetSink):
-            where = sinks.replace_partition(sink, as_of, self.path)
-            return str(Path(where) / files[0].name) if len(files) == 1 else where
+            staged = sink.stage_folder(self.path, as_of)
+            if len(files) == 1:
+                staged.where = str(Path(staged.where) / files[0].name)
+            return staged
         if isinstance(sink, sinks.DuckDBSink):
-            return sink.write_files(files, as_of)
+            return sink.stage_files(files, as_of, beyond_data=beyond_data)
         table = pq.read_table(files)
         table = table.append_column("as_of", pa.array([as_of] * table.num_rows, pa.date32()))
-        return sink.write(table.select(list(CUSTOMER_SCORES.names)).to_pandas(), as_of)
+        return sink.stage(table.select(list(CUSTOMER_SCORES.names)).to_pandas(), as_of,
+                          beyond_data=beyond_data)
 
     def close(self) -> None:
         self._folder.cleanup()
+
+    def replace_columns(self, columns: pd.DataFrame) -> None:
+        """Replace some columns of every row (``columns``: one row per spooled row, in
+        the order of :meth:`files`), file by file, batch by batch: each file is
+        rewritten beside itself and moved into place."""
+        start = 0
+        for file in self.files():
+            source = pq.ParquetFile(file)
+            schema = source.schema_arrow
+            tmp = file.with_name(f".{file.name}.tmp")
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                for batch in source.iter_batches():
+                    part = columns.iloc[start:start + batch.num_rows]
+                    start += batch.num_rows
+                    table = pa.Table.from_batches([batch], schema=schema)
+                    for name in part.columns:
+                        i = schema.get_field_index(name)
+                        table = table.set_column(i, schema.field(i), pa.array(
+                            part[name], type=schema.field(i).type, from_pandas=True))
+                    writer.write_table(table)
+            os.replace(tmp, file)
+        if start != len(columns):
+            raise ValueError(f"replace_columns: {len(columns)} rows given for {start} "
+                             "spooled rows")
+
+    def read_columns(self, names: list[str]) -> pd.DataFrame:
+        """Some columns of every row, in the order of :meth:`files`."""
+        return pq.read_table(self.files(), columns=names).to_pandas()
 
 
 def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
@@ -154,8 +209,7 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
     counts: dict[str, np.ndarray] = {}
     done = 0
     writer: pq.ParquetWriter | None = None
-    folder = (tempfile.TemporaryDirectory(prefix=".score-rows-", dir=spool)
-              if spool is not None else None)
+    folder = temporary_directory("score-rows", spool) if spool is not None else None
 
     def take(out: pd.DataFrame) -> None:
         nonlocal writer
@@ -205,6 +259,41 @@ def score_features(model: LoadedModel, parts: list[Path], *, chunk_rows: int,
     order = rows["customer_id"].argsort(kind="stable")
     rows = rows.iloc[order].reset_index(drop=True)[CUSTOMER_SCORES.names]
     return rows, drift
+
+
+def apply_contacts(scores: pd.DataFrame | SpooledScores, policy: ActionPolicy,
+                   budget: Budget) -> tuple[pd.DataFrame | SpooledScores, dict[str, Any]]:
+    """The budget over the whole population of one date: rank the contacts, keep those the
+    budget pays for (:func:`models.contacts.apply_budget`), rewrite ``action``,
+    ``action_rule``, ``expected_net_value``, ``action_cost`` and ``contact_rank``.
+
+    The rows were scored each from its own features; the ranking needs them all, so it
+    runs once every chunk (or Spark partition) is scored: on the scored frame, or on
+    the spooled files (which it rewrites; their summary counts are recomputed).
+    Chunked, Spark and whole-table scoring give the same contacts (ties are broken by
+    ``customer_id``).
+
+    Returns
+    -------
+    scores
+        The same rows (a frame: a new one; spooled: the same object, rewritten).
+    contacts : dict
+        :func:`models.contacts.contact_summary` of the decided rows.
+    """
+    columns = [*PLAN_COLUMNS, "value_at_risk"]
+    decided = (scores[columns] if isinstance(scores, pd.DataFrame)
+               else scores.read_columns(columns))
+    after, _ = apply_budget(decided, policy, budget)
+    summary = contact_summary(decided, budget)
+    if isinstance(scores, pd.DataFrame):
+        out = scores.copy()
+        for name in after.columns:
+            out[name] = after[name].to_numpy() if name != "contact_rank" else after[name]
+        return out, summary
+    scores.replace_columns(after)
+    if scores._groups is not None:  # Spark's rows are counted by Spark, from the files
+        scores._groups = score_groups(decided.assign(action=after["action"].to_numpy()))
+    return scores, summary
 
 
 def score_groups(scores: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from features.engines import spark as engine
 from features.schema import CUSTOMER_SCORES
+from pipeline.io import temporary_directory
 from pipeline.model_source import LoadedModel
 from pipeline.params import Params
 from pipeline.paths import Paths
@@ -164,7 +165,7 @@ def score(model: LoadedModel, params: Params, paths: Paths, *,
     spark = session(params)
     clean, span = open_clean(spark, paths)
     as_of = scoring_date(params.score.as_of, span)
-    work = tempfile.TemporaryDirectory(prefix=".score-spark-", dir=paths.root)
+    work = temporary_directory("score-spark", paths.root)  # a killed run's is removed
     root = Path(work.name)
     per_group = buckets_per_group(spark, clean, params.features.events_per_chunk)
     engine.build_features(spark, clean=clean, cutoffs=[as_of], spec=feature_spec(params),
@@ -174,7 +175,7 @@ def score(model: LoadedModel, params: Params, paths: Paths, *,
     # Every task loads the same model files: shipped with the job, not read from the
     # tracking store by each executor.
     download = root / f"model-{uuid.uuid4().hex[:8]}"
-    local = tracking.download_model(model.uri, download)
+    local = tracking.download_checked(model.uri, download)[0]
     spark.sparkContext.addFile(str(local), recursive=True)
     name = local.name
     stamp = {"model_name": model.name, "model_version": model.version, "run_id": model.run_id,

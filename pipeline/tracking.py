@@ -5,7 +5,11 @@ in the project directory (:func:`pipeline.config.tracking_uri`). One experiment
 holds every run of the pipeline. ``train`` opens a run and logs params, tags,
 datasets and validation metrics; ``evaluate`` continues the same run with the
 test metrics and plots, logs the model bundle, registers it and moves the
-aliases.
+aliases, and records the checksum of every file of the registered model
+(:mod:`pipeline.model_files`), which loading checks before it reads any of them.
+
+One piece: every MLflow call of the project is here (the architecture allows the
+import nowhere else), so that a change of MLflow's API is a change of this module.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.types import ColSpec, Schema
 
+from pipeline import model_files
 from pipeline.errors import ModelUnavailableError, TrackingStoreError
 from pipeline.params import Params
 from pipeline.paths import PARAMS_FILE, ROOT, Paths
@@ -233,7 +239,12 @@ def log_and_register_scorer(params: Params, run_id: str, bundle: Path, inputs: S
             input_example=example.head(5),
             registered_model_name=params.train.registered_model,
         )
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as tmp:
+        sums = model_files.checksums(download_model(info.model_uri, Path(tmp)))
+    set_version_tag(params.train.registered_model, version, model_files.CHECKSUM_TAG,
+                    model_files.encode(sums))
+    return version
 
 
 def scoring_example(frame: pd.DataFrame, schema: Schema | None = None) -> pd.DataFrame:
@@ -300,6 +311,10 @@ def log_scoring(params: Params, summary: Mapping[str, Any], drift: pd.DataFrame)
                 metrics[f"drift_{key}"] = summary["drift"][key]
         metrics |= {f"customers_{k}": v for k, v in summary["by_stage"].items()}
         metrics |= {f"action_{k}": v for k, v in summary["by_action"].items()}
+        contacts = summary.get("contacts") or {}
+        metrics |= {f"contacts_{k}": contacts[k] for k in (
+            "contacts", "candidates", "expected_cost", "expected_value_saved",
+            "expected_net_value", "last_contact_net_value") if contacts.get(k) is not None}
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             if len(drift):
@@ -349,24 +364,59 @@ def set_alias(name: str, alias: str, version: str) -> None:
 
 def load_python_model(uri: str) -> tuple[Any, str, str | None, str | None]:
     """Load the pyfunc model behind ``uri``: ``(python_model, name, version, run_id)``;
-    ``python_model`` is None for another flavour than a Python model.
+    ``python_model`` is None for another flavour than a Python model. The files are
+    read from a copy checked by :func:`download_checked`.
 
     Raises
     ------
     ModelUnavailableError
-        Naming the URI and the tracking store, when the model, version or alias does
-        not exist or the store cannot be reached, and what to do about it.
+        As :func:`download_checked`, and when the files cannot be read as a model.
     """
-    try:
-        name, version, run_id = describe_model_uri(uri)
-        pyfunc = mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError) as err:
-        raise ModelUnavailableError(_unavailable(uri, err)) from None
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as tmp:
+        local, name, version, run_id = download_checked(uri, Path(tmp))
+        try:
+            pyfunc = mlflow.pyfunc.load_model(str(local))
+        except Exception as err:  # any failure to read the files: the model cannot be loaded
+            raise ModelUnavailableError(
+                f"cannot load the model {uri}: {type(err).__name__}: "
+                f"{error_reason(err).replace(f'{local}{os.sep}', '')}. "
+                f"Register the model again (`dvc repro evaluate`) or pass --model-uri"
+            ) from None
     try:
         python_model = pyfunc.unwrap_python_model()
     except MlflowException:
         python_model = None  # another flavour (a bare sklearn model, ...)
     return python_model, name, version, run_id or pyfunc.metadata.run_id
+
+
+def download_checked(uri: str, dst: Path) -> tuple[Path, str, str | None, str | None]:
+    """Copy the files of the model behind ``uri`` into ``dst`` and check them against the
+    checksums recorded when the version was registered (:mod:`pipeline.model_files`);
+    return ``(folder, name, version, run_id)`` as :func:`describe_model_uri`. A model
+    that is not a registered version, or was registered without checksums, is not
+    checked (a warning says so).
+
+    Raises
+    ------
+    ModelUnavailableError
+        Naming the URI and the tracking store, when the model, version or alias does
+        not exist or the store cannot be reached; naming the files, when one is
+        missing or damaged; and what to do about it.
+    """
+    try:
+        name, version, run_id = describe_model_uri(uri)
+        recorded = version_tag(name, version, model_files.CHECKSUM_TAG) if version else None
+        local = download_model(uri, dst)
+    except (MlflowException, OSError) as err:
+        raise ModelUnavailableError(_unavailable(uri, err)) from None
+    what = f"the model {uri}" + (f" (version {version} of {name})" if version else "")
+    if recorded is not None:
+        model_files.check(local, model_files.decode(recorded, what), what)
+    else:
+        log.warning("%s has no checksums recorded at registration: only its LightGBM "
+                    "files are checked for being whole", what)
+        model_files.check_unrecorded(local, what)
+    return local, name, version, run_id
 
 
 def _unavailable(uri: str, err: BaseException) -> str:

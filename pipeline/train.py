@@ -38,7 +38,8 @@ def fit(frame: Any, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
         frame, spec=feature_spec(params), lightgbm=lightgbm_params(params),
         horizon_days=params.labels.horizon_days,
         calibration_fraction=params.train.calibration_fraction,
-        bgnbd_features=params.train.bgnbd_features)
+        bgnbd_features=params.train.bgnbd_features,
+        candidates=params.train.defection_candidates, seed=params.train.lightgbm.seed)
 
 
 def refit(frame: Any, fitted: dict[str, Any],
@@ -67,9 +68,9 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         save_fitted(deployed, deployed_dir)
     summary["mlflow"] = tracking.log_training(params, paths, frame, fitted, summary)
     write_json(summary, paths.train_report)
-    log.info("train: defection model %s BG/NBD features, calibrated by %s; %.1f s",
-             "with" if summary["bgnbd_features"]["kept"] else "without",
-             summary["calibration"]["method"], summary["seconds"])
+    log.info("train: defection model %s (chosen on validation), calibrated by %s; %.1f s",
+             summary["defection_choice"]["chosen"], summary["calibration"]["method"],
+             summary["seconds"])
     return summary
 
 

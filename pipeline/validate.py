@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from features.validation import (
     write_quarantine,
 )
 from pipeline.config import load_params
-from pipeline.io import atomic_path, write_json
+from pipeline.io import atomic_path, temporary_directory, write_json
 from pipeline.params import Params, ValidateParams
 from pipeline.paths import PATHS, Paths
 from pipeline.runner import run_stage
@@ -101,7 +100,7 @@ def _work_folder(clean: Path) -> Iterator[Path]:
     created = not clean.exists()
     clean.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(prefix=".validate-", dir=clean) as work:
+        with temporary_directory("validate", clean) as work:  # a killed run's: removed
             yield Path(work)
     finally:
         if created and not any(clean.iterdir()):

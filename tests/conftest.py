@@ -7,11 +7,15 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from pipeline import evaluate, features, generate, labels, train, validate
 from pipeline.config import load_params
 from pipeline.paths import Paths
 from tests.pipeline.postgres_server import ServerUnavailable, running_postgres
+
+# The long run of the property tests (`make fuzz`): --hypothesis-profile=fuzz.
+settings.register_profile("fuzz", max_examples=3000, deadline=None, print_blob=True)
 
 
 @pytest.fixture(scope="session")

@@ -29,12 +29,14 @@ from features.simulate.story import (
     _REFUND_FULL,
     _REFUND_OTHER,
     _REL_SALES_CHANNEL,
+    _RESPONSE_ACTIONS,
     _SEG_DISCOUNT_USE,
     _SEGMENT_RECORDED_RIGHT,
     _SPEND_SHAPE,
     CATEGORIES,
     CONTACT_CHANNELS,
     RELATIONSHIP_TYPES,
+    RESPONSE_TYPES,
     SALES_CHANNELS,
     SEGMENTS,
     STORY_KINDS,
@@ -157,25 +159,30 @@ def _customers(rng: np.random.Generator, pop: _Population, ids: pa.Array, epoch:
     return table.to_pandas()
 
 
-def _ground_truth(log: _Log, ids: pa.Array, start_date: dt.date) -> pd.DataFrame:
+def _ground_truth(log: _Log, ids: pa.Array, start_date: dt.date, response: np.ndarray,
+                  effects: dict[str, np.ndarray]) -> pd.DataFrame:
     if log.truth:
-        day = np.concatenate([np.full(a.size, d, np.int64) for d, a, _, _ in log.truth])
-        cust = np.concatenate([np.arange(a.size) for _, a, _, _ in log.truth])
-        alive = np.concatenate([a for _, a, _, _ in log.truth])
-        p = np.concatenate([p for _, _, p, _ in log.truth])
-        buyer = np.concatenate([b for _, _, _, b in log.truth])
+        day = np.concatenate([np.full(t[1].size, t[0], np.int64) for t in log.truth])
+        cust = np.concatenate([np.arange(t[1].size) for t in log.truth])
+        alive, p, buyer, spend = (np.concatenate([t[i] for t in log.truth])
+                                  for i in (1, 2, 3, 4))
     else:
         day = cust = np.zeros(0, np.int64)
         alive = buyer = np.zeros(0, bool)
-        p = np.zeros(0)
+        p = spend = np.zeros(0)
     month = np.datetime64(start_date, "us") + day * np.timedelta64(86_400_000_000, "us")
     order = np.lexsort((day, cust))
+    who = cust[order]
     return _contract(GROUND_TRUTH, {
-        "customer_id": ids.take(pa.array(cust[order])),
+        "customer_id": ids.take(pa.array(who)),
         "month": pa.array(month[order], pa.timestamp("us")),
         "alive": alive[order],
         "p_defect": p[order],
         "is_buyer": buyer[order],
+        "expected_spend": np.round(spend[order], 6),
+        "response": pa.array(np.asarray(RESPONSE_TYPES, dtype=object)[response[who]],
+                             pa.string()),
+        **{f"effect_{action}": effects[action][who] for action in _RESPONSE_ACTIONS},
     }).to_pandas()
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from features.simulate.population import _p_no_purchase, _Population, _rates, _State
+from features.simulate.population import _horizon_truth, _Population, _rates, _State
 from features.simulate.story import (
     _AFTER_PURCHASE,
     _CARE_HALF_LIFE,
@@ -68,7 +68,9 @@ class _Log:
     refund_day: list[np.ndarray] = field(default_factory=list)
     events: dict[str, list[tuple[np.ndarray, ...]]] = field(
         default_factory=lambda: {k: [] for k in STORY_KINDS})
-    truth: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # (day, alive, p_defect, is_buyer, expected_spend) at every month start.
+    truth: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {
         "conversions": 0, "defections": 0, "reactivations": 0, "prospect_lapses": 0,
         "prospect_returns": 0, "competitor_offers": 0})
@@ -97,9 +99,9 @@ def _run(rng: np.random.Generator, pop: _Population, *, n_days: int, season: np.
         if d in months and k0 > 0:
             purchase, hazard, comeback, buyer, _ = _rates(pop, st, k0)
             left = np.maximum(st.shock_end[:k0] - d, 0) * buyer
-            p = _p_no_purchase(st.alive[:k0], purchase, hazard, comeback, left,
-                               season[d:d + horizon_days])
-            log.truth.append((d, st.alive[:k0].copy(), p, buyer))
+            p, buys = _horizon_truth(st.alive[:k0], purchase, hazard, comeback, left,
+                                     season[d:d + horizon_days])
+            log.truth.append((d, st.alive[:k0].copy(), p, buyer, buys * pop.spend[:k0]))
         if k == 0:
             continue
         st.alive[k0:k] = True  # newly known customers start as prospects in the market

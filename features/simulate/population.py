@@ -4,8 +4,8 @@
 relationship, purchase rate, defection hazard, spend, ...); :class:`_State` the latent
 state that changes from day to day (alive, purchases, grievance, care, engagement,
 competitor offers). :func:`_rates` turns both into a day's purchase, defection and
-comeback rates, and :func:`_p_no_purchase` gives the ground-truth probability of no
-purchase over a horizon with the state frozen.
+comeback rates, and :func:`_horizon_truth` gives the ground-truth probability of no
+purchase over a horizon and the expected purchases in it, with the state frozen.
 """
 
 from __future__ import annotations
@@ -174,17 +174,30 @@ def _rates(pop: _Population, st: _State, k: int) -> tuple[np.ndarray, ...]:
 def _p_no_purchase(alive: np.ndarray, purchase: np.ndarray, hazard: np.ndarray,
                    comeback: np.ndarray, shock_left: np.ndarray, season: np.ndarray
                    ) -> np.ndarray:
-    """P(no purchase in the next ``len(season)`` days) with the latent state frozen.
+    """P(no purchase in the next ``len(season)`` days) with the latent state frozen
+    (the first output of :func:`_horizon_truth`)."""
+    return _horizon_truth(alive, purchase, hazard, comeback, shock_left, season)[0]
+
+
+def _horizon_truth(alive: np.ndarray, purchase: np.ndarray, hazard: np.ndarray,
+                   comeback: np.ndarray, shock_left: np.ndarray, season: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """P(no purchase in the next ``len(season)`` days) and the expected number of
+    purchases in them, with the latent state frozen.
 
     A two-state chain per customer (active, lost) stepped day by day with the same
     order of draws as the simulation: an active customer first may defect, then may
     buy; a lost one may come back, which is a purchase. The calendar and the remaining
-    days of a competitor's offer are known in advance and applied.
+    days of a competitor's offer are known in advance and applied. A customer who buys
+    stays active: the expected purchases add, day by day, the probability of a
+    purchase on that day.
     """
     a = alive.astype(np.float64)
     b = 1.0 - a
+    n_buys = np.zeros_like(a)
     shocked_any = shock_left.max(initial=0)
     q_plain = -np.expm1(-hazard)
+    active, lost = a.copy(), b.copy()  # the state whatever the purchases
     for j, s in enumerate(season):
         if j < shocked_any:
             on = shock_left > j
@@ -195,7 +208,9 @@ def _p_no_purchase(alive: np.ndarray, purchase: np.ndarray, hazard: np.ndarray,
             q = q_plain
         r = -np.expm1(-comeback * s)
         a, b = a * (1.0 - q) * (1.0 - p), a * q + b * (1.0 - r)
-    return np.clip(a + b, 0.0, 1.0)
+        n_buys += active * (1.0 - q) * p + lost * r
+        active, lost = active * (1.0 - q) + lost * r, active * q + lost * (1.0 - r)
+    return np.clip(a + b, 0.0, 1.0), n_buys
 
 
 def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:

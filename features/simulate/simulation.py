@@ -31,6 +31,7 @@ from features.simulate.frames import (
 )
 from features.simulate.loop import _run
 from features.simulate.population import _Population
+from features.simulate.response import _responses
 from features.simulate.story import STORY_KINDS
 from features.simulate.warts import _WART_STREAM, WART_RATES, _inject_warts
 
@@ -47,8 +48,9 @@ class Simulation:
         :data:`~features.schema.INTERACTIONS`, in that order, sorted by time (customers by id).
     ground_truth
         One row per customer and month start after the customer became known:
-        ``customer_id``, ``month``, ``alive``, ``p_defect``, ``is_buyer``. Latent: no
-        feature may read it.
+        ``customer_id``, ``month``, ``alive``, ``p_defect``, ``is_buyer``,
+        ``expected_spend``, the customer's ``response`` type and true ``effect_<action>``
+        (:mod:`~features.simulate.response`). Latent: no feature may read it.
     latent
         Counts of latent events (conversions, defections, reactivations, ...).
     satisfaction_range
@@ -111,7 +113,8 @@ def simulate(
         (customer_id, timestamp, amount, transaction_id, quantity, channel, category,
         discount; refunds have negative amount and quantity); interactions (customer_id,
         timestamp, kind, channel, satisfaction, resolved, resolution_hours); ground_truth
-        (customer_id, month, alive, p_defect, is_buyer).
+        (customer_id, month, alive, p_defect, is_buyer, expected_spend, response,
+        effect_<action>).
 
     Raises
     ------
@@ -146,7 +149,8 @@ def simulate(
     transactions = _transactions(rng, pop, log, ids, epoch, signup_tod, n_days)
     interactions = _interactions(rng, log, ids, epoch, signup_tod, pop.signup, kinds)
     customers = _customers(rng, pop, ids, epoch, signup_tod)
-    ground_truth = _ground_truth(log, ids, start_date)
+    response, effects = _responses(seed, pop)
+    ground_truth = _ground_truth(log, ids, start_date, response, effects)
     latent = dict(log.counts)
     latent["buyers"] = int(log.ever_bought.sum())
     latent["prospects"] = int(n_customers - latent["buyers"])

@@ -129,6 +129,35 @@ _REFUND_AFTER_COMPLAINT, _REFUND_OTHER = 0.40, 0.015
 _REFUND_FULL = 0.7
 _SURVEY_CENTER, _SURVEY_SCALE, _SURVEY_NOISE = 0.65, 0.22, 0.5
 
+# True response to the company's actions (features/simulate/response.py), drawn from
+# its own stream after the story: the events do not depend on it.
+#: Response types of the ground truth.
+RESPONSE_TYPES: tuple[str, ...] = ("persuadable", "unmoved", "sleeping_dog")
+_RESPONSE_STREAM = 0x5E5F0
+# Share of each type by segment (rows: SEGMENTS; columns: RESPONSE_TYPES): loyal and
+# high-volume buyers mostly buy anyway, wanderers mostly leave anyway, discount-driven
+# and impulsive buyers answer offers.
+_SEG_RESPONSE = np.array([
+    [0.25, 0.70, 0.05],
+    [0.60, 0.32, 0.08],
+    [0.45, 0.45, 0.10],
+    [0.35, 0.60, 0.05],
+    [0.15, 0.75, 0.10],
+    [0.30, 0.65, 0.05],
+])
+_RESPONSE_ACTIONS = ("start", "protect", "re_engineer", "enhance", "regain")
+# Mean effect per type (RESPONSE_TYPES order): share of the horizon's defection
+# probability removed (protect, regain, re_engineer) or lift of the horizon's spend
+# (start, enhance); negative: the contact harms.
+_RESPONSE_EFFECT = {
+    "start": np.array([0.40, 0.0, -0.10]),
+    "protect": np.array([0.45, 0.0, -0.30]),
+    "re_engineer": np.array([-0.02, -0.05, -0.20]),
+    "enhance": np.array([0.15, 0.0, -0.10]),
+    "regain": np.array([0.25, 0.0, -0.10]),
+}
+_RESPONSE_SPREAD = 0.5  # lognormal sigma of a customer's effect around its type's mean
+
 # Interaction channels by kind, over CONTACT_CHANNELS.
 _KIND_CHANNELS = {
     "web_visit": [0.6, 0.4, 0, 0, 0, 0],

@@ -9,14 +9,19 @@ it broke (:data:`RULES`). The counts are reconciled before anything is written.
 Input rows -> outputs:
 
 * ``rows_read`` = ``rows_accepted`` + ``rows_quarantined`` for every table;
-  a malformed CSV line counts as one row.
+  a malformed CSV line counts as one row. For a CSV file, ``rows_read`` is also
+  the number of records the file's own lines hold (see
+  :mod:`~features.validation.csv_records`), and every line is the header, blank,
+  or inside one record read.
 * A row breaks at most one rule: the first in the order of :data:`RULES`.
 * Clean rows keep every contract column (absent optional ones are null), get
   ``customer_key`` (see :func:`write_customer_index`),
   ``bucket`` (hash partition of the customer, see :func:`bucket_of`),
   ``source_file`` and ``source_line``, and transactions get ``is_refund``.
-* Customer ids are text as written (``00123`` stays ``00123``), trimmed and in
-  Unicode NFC; an id stored as a fractional number in Parquet is refused.
+* Customer ids are text as written (``00123`` stays ``00123``), trimmed, without
+  invisible format characters and in Unicode NFC; case and width are kept. An id
+  holding a control character is quarantined; one stored as a fractional
+  number in Parquet is refused.
 
 The work happens in the DuckDB connection passed in, so that memory is bounded
 by DuckDB's ``memory_limit`` rather than by the size of the data; nothing here
@@ -33,7 +38,12 @@ Modules, one concern each:
 
 * :mod:`~features.validation.options`: :class:`TextFormat` and :class:`Checks`.
 * :mod:`~features.errors`: :class:`InputError`, :class:`ReconciliationError`.
-* :mod:`~features.validation.sources`: locating and opening the files, line numbers.
+* :mod:`~features.validation.sources`: locating the files, the keys of their columns.
+* :mod:`~features.validation.text_file`: a CSV file's bytes -> numbered lines of text
+  (compression, ``data.encoding``, every kind of line break).
+* :mod:`~features.validation.csv_records`: a CSV file's lines -> its records, counted
+  from the file itself (quotes, blank and damaged lines), into DuckDB.
+* :mod:`~features.validation.column_types`: the stored types a Parquet column may have.
 * :mod:`~features.validation.columns`: the file's columns -> contract columns.
 * :mod:`~features.validation.load`: loading the inputs into DuckDB.
 * :mod:`~features.validation.parsing`: numbers and timestamps, with hints.

@@ -28,6 +28,13 @@ class TextFormat:
         strptime format of timestamps written as text; None for ISO 8601.
     timezone
         IANA zone of timestamps written without a UTC offset.
+    encoding
+        Text encoding of CSV files (a Python codec name: ``utf-8``, ``cp1252``,
+        ``latin-1``, ``utf-16`` ...); a UTF-8 byte-order mark is dropped.
+    timestamp_unit
+        Unit of timestamps stored as numbers since 1970-01-01 UTC (Unix epochs):
+        ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``; None refuses them (they are never
+        guessed).
     """
 
     delimiter: str = ","
@@ -35,6 +42,8 @@ class TextFormat:
     thousands: str | None = None
     timestamp_format: str | None = None
     timezone: str = "UTC"
+    encoding: str = "utf-8"
+    timestamp_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,16 @@ class Checks:
         Earliest acceptable timestamp (naive UTC).
     max_future_days
         Days allowed after the last valid event before a timestamp is in the future.
+    amount_range, quantity_range, discount_range
+        Inclusive ``(low, high)`` bounds of a plausible amount, quantity and
+        discount of one transaction; on a refund (amount below zero) a negative
+        quantity or discount is compared by its magnitude.
     """
 
     interaction_kinds: tuple[str, ...]
     satisfaction_range: tuple[float, float] = (1.0, 5.0)
     min_timestamp: dt.datetime = dt.datetime(1990, 1, 1)
     max_future_days: int = 1
+    amount_range: tuple[float, float] = (-1_000_000.0, 1_000_000.0)
+    quantity_range: tuple[float, float] = (0.0, 1_000_000.0)
+    discount_range: tuple[float, float] = (0.0, 1_000_000.0)

@@ -4,7 +4,8 @@
 1), of each typed value (layer 2), of the outputs and of the rules. Numbers
 follow ``data.decimal`` and ``data.thousands``; timestamps follow
 ``data.timestamp_format`` (ISO 8601 when null) in ``data.timezone`` and come
-out as naive UTC. A value that does not parse gets a hint naming the setting
+out as naive UTC; numbers are Unix epochs in ``data.timestamp_unit`` when it is
+set (UTC, whatever the zone). A value that does not parse gets a hint naming the setting
 that would read it.
 """
 
@@ -13,6 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from features.validation.column_types import (
+    AWARE_TIME_TYPES,
+    NAIVE_TIME_TYPES,
+    _epoch_sql,
+    _family,
+)
 from features.validation.options import TextFormat
 from features.validation.sources import _Source
 from features.validation.sql import _Params
@@ -28,8 +35,6 @@ _NUMERIC_TYPES = re.compile(
     r"|FLOAT|DOUBLE|DECIMAL.*)$"
 )
 _INTEGER_TYPES = re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
-_NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
-_AWARE_TIME_TYPES = ("TIMESTAMP WITH TIME ZONE",)
 
 
 @dataclass
@@ -175,10 +180,13 @@ def _timestamp(parse: _Parse, column: str, *, lenient: bool = False) -> tuple[st
     t = parse.text_of(column)
     raw_type = parse.raw_type(column)
     fmt = parse.text.timestamp_format
-    if raw_type in _AWARE_TIME_TYPES:
-        value = f"timezone('UTC', {parse.raw_of(column)})"
-    elif raw_type in _NAIVE_TIME_TYPES:
+    unit = parse.text.timestamp_unit
+    if raw_type in AWARE_TIME_TYPES:
+        value = f"timezone('UTC', CAST({parse.raw_of(column)} AS TIMESTAMPTZ))"
+    elif raw_type in NAIVE_TIME_TYPES:
         value = _local_to_utc(parse, f"CAST({parse.raw_of(column)} AS TIMESTAMP)")
+    elif unit is not None and _family(raw_type or "") in ("integer", "fractional"):
+        value = _epoch_sql(parse.raw_of(column), _family(raw_type or ""), unit)
     elif fmt is None:
         value = _iso_sql(parse, t)
     elif not lenient:
@@ -190,6 +198,11 @@ def _timestamp(parse: _Parse, column: str, *, lenient: bool = False) -> tuple[st
             candidates.append(_strptime_sql(parse, t, date_fmt))
         candidates.append(_iso_sql(parse, t))
         value = f"coalesce({', '.join(candidates)})"
+    if unit is not None and raw_type in (None, "VARCHAR"):
+        # Whole numbers written as text are epochs in data.timestamp_unit.
+        epoch = _epoch_sql(t, "integer", unit)
+        value = (f"CASE WHEN regexp_full_match({t}, '[+-]?[0-9]{{1,20}}') THEN {epoch} "
+                 f"ELSE {value} END")
     parse.values[f"v_{column}"] = value
     return t, f"v_{column}"
 
@@ -217,8 +230,8 @@ def _timestamp_hint(parse: _Parse, t: str) -> str:
     matches = ", ".join(
         f"CASE WHEN try_strptime({t}, {p(fmt)}) IS NOT NULL THEN {p(repr(fmt))} END"
         for fmt in _TIMESTAMP_FORMATS if fmt != parse.text.timestamp_format)
-    epoch = ("; it looks like a Unix epoch number: export timestamps as ISO 8601 text or as "
-             "a Parquet timestamp column")
+    epoch = ("; it looks like a Unix epoch number: set data.timestamp_unit ('s', 'ms', 'us' "
+             "or 'ns') in params.yaml if it is one, or export timestamps as ISO 8601 text")
     return (f"CASE WHEN regexp_full_match({t}, {p(r'[0-9]{9,13}([.][0-9]+)?')}) "
             f"THEN {p(epoch)} ELSE coalesce({p('; it matches data.timestamp_format ')} "
             f"|| nullif(concat_ws(' or ', {matches}), ''), '') END")

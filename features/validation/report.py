@@ -1,8 +1,10 @@
 """Counting, reconciliation and the report of one validation.
 
 Per table: rows read = rows accepted + rows quarantined (a malformed CSV line
-counts as one row), the quarantined rows by rule, refunds kept and optional
-values set to null; the totals over the tables. :func:`reconcile` raises when
+counts as one row) and, for a CSV file, the file's own records = rows read and
+its lines = header + blank + lines inside records; the quarantined rows by rule,
+refunds kept, optional values set to null and ids cleaned; the totals over the
+tables. :func:`reconcile` raises when
 the counts do not add up; :func:`_no_transactions` explains, with examples from
 the quarantine, why no transaction passed.
 """
@@ -44,6 +46,9 @@ def _count(con: duckdb.DuckDBPyConnection, source: _Source) -> dict[str, Any]:
         "columns": {name: source.keys[pos] for name, pos in source.positions.items()},
         "optional_columns_absent": [c for c in INPUT_TABLES[source.table].optional
                                     if c not in source.positions],
+        # Accepted rows whose customer_id lost invisible characters (rules.py).
+        "ids_cleaned": _run(con, f"SELECT count(*) FROM {source.rows} "
+                                 f"WHERE __rule IS NULL AND __id_cleaned")[0][0],
     }
     if source.table == "transactions":
         refunds, quantity, discount = _run(con, f"""
@@ -56,6 +61,11 @@ def _count(con: duckdb.DuckDBPyConnection, source: _Source) -> dict[str, Any]:
         report["optional_values_nulled"] = {"quantity": quantity, "discount": discount}
     report["reconciled"] = (report["rows_read"]
                             == report["rows_accepted"] + report["rows_quarantined"])
+    if source.physical:
+        # The file's own count: every line is the header, blank, or in one record read.
+        f = report["file"] = dict(source.physical)
+        report["reconciled"] = report["reconciled"] and f["records"] == report["rows_read"] and (
+            f["lines"] == f["header_lines"] + f["blank_lines"] + f["record_lines"])
     return report
 
 
@@ -89,6 +99,14 @@ def reconcile(report: Mapping[str, Any]) -> None:
         Naming the table and the three counts.
     """
     for name, t in report["tables"].items():
+        f = t.get("file")
+        if f is not None and (f["records"] != t["rows_read"] or f["lines"] != (
+                f["header_lines"] + f["blank_lines"] + f["record_lines"])):
+            raise ReconciliationError(
+                f"{name}: the file has {f['lines']} lines and {f['records']} records "
+                f"({f['header_lines']} header, {f['blank_lines']} blank and "
+                f"{f['record_lines']} record lines) but {t['rows_read']} rows were read "
+                f"(this is a bug in features/validation/, not in the data)")
         if not t["reconciled"] or t["rows_read"] != t["rows_accepted"] + t["rows_quarantined"]:
             raise ReconciliationError(
                 f"{name}: {t['rows_read']} rows read but {t['rows_accepted']} accepted + "
@@ -100,13 +118,14 @@ def reconcile(report: Mapping[str, Any]) -> None:
 
 
 _RULE_HINTS = {
-    "malformed_line": "check data.delimiter",
+    "malformed_line": "check data.delimiter and data.encoding",
     "timestamp_unparseable": "check data.timestamp_format",
     "amount_unparseable": "check data.decimal and data.thousands",
     "timestamp_too_old": "check validate.min_timestamp",
     "timestamp_in_future": "check validate.max_future_days",
     "customer_id_missing": "check data.columns.transactions.customer_id",
     "amount_missing": "check data.columns.transactions.amount",
+    "amount_out_of_range": "check validate.amount_range",
 }
 
 

@@ -35,11 +35,20 @@ RULES: dict[str, str] = {
                       "of fields, unterminated quote, invalid UTF-8).",
     "customer_id_missing": "customer_id empty, only whitespace, or a null marker written as "
                            "text (NULL, null, None, NaN, N/A, NA, nil, \\N, #N/A).",
+    "customer_id_invalid": "customer_id holding a control character (U+0000 to U+001F, "
+                           "U+007F to U+009F) after trimming; invisible format characters "
+                           "(zero-width spaces and joiners, word joiner, soft hyphen, "
+                           "byte-order mark, direction marks) are removed from ids instead.",
     "timestamp_missing": "timestamp empty.",
     "timestamp_unparseable": "timestamp not in data.timestamp_format (ISO 8601 when null).",
     "timestamp_too_old": "timestamp (or customers.signup_date) before validate.min_timestamp.",
     "amount_missing": "amount empty.",
     "amount_unparseable": "amount not a finite number with data.decimal and data.thousands.",
+    "amount_out_of_range": "amount outside validate.amount_range (inclusive).",
+    "quantity_out_of_range": "quantity outside validate.quantity_range (inclusive; on a refund, "
+                             "a negative quantity is compared by its magnitude).",
+    "discount_out_of_range": "discount outside validate.discount_range (inclusive; on a refund, "
+                             "a negative discount is compared by its magnitude).",
     "kind_unknown": "interaction kind empty or not in data.interaction_kinds "
                     "(compared trimmed and lower-cased).",
     "satisfaction_unparseable": "satisfaction given but not a number.",
@@ -68,6 +77,9 @@ OPTIONAL_NUMBER_POLICY = (
 )
 
 _NULL_MARKERS = ("null", "none", "nan", "n/a", "na", "nil", "\\n", "#n/a")
+# Invisible format characters a copy or an export adds to ids: removed.
+_INVISIBLE = "[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+_CONTROL = "[\x00-\x1f\x7f-\x9f]"
 _TRUE = ("true", "1", "yes", "t")
 _FALSE = ("false", "0", "no", "f")
 
@@ -80,19 +92,29 @@ def _customer_id_rule(parse: _Parse) -> None:
     # NFC text, so that "Zoë" typed with a combining diaeresis is the same
     # customer as "Zoë" with a precomposed one; ASCII ids (strlen = length) are
     # already normal and skip the work.
+    # Invisible characters are removed (an id typed "C1" and copied with a zero-width
+    # space is customer C1); an id left empty by that is missing.
+    visible = f"nullif(regexp_replace({cid}, {p(_INVISIBLE)}, '', 'g'), '')"
     parse.values["v_customer_id"] = (
         f"CASE WHEN length({cid}) <= 4 AND lower({cid}) IN {_in_list(_NULL_MARKERS)} THEN NULL "
-        f"WHEN strlen({cid}) = length({cid}) THEN {cid} ELSE nfc_normalize({cid}) END")
+        f"WHEN strlen({cid}) = length({cid}) THEN {cid} ELSE nfc_normalize({visible}) END")
     parse.outputs["customer_id"] = "v_customer_id"
+    parse.flags["__id_cleaned"] = f"(strlen({cid}) <> length({cid}) AND {visible} <> {cid})"
     if "customer_id" in parse.source.positions:
         raw = parse.raw_of("customer_id")
         why = (f"CASE WHEN {raw} IS NULL THEN {p('customer_id is empty')} "
                f"ELSE {p('customer_id ')} || {parse.shown(f'CAST({raw} AS VARCHAR)')} "
                f"|| CASE WHEN {cid} IS NULL THEN {p(' is only whitespace')} "
+               f"WHEN {visible} IS NULL THEN {p(' holds only invisible characters')} "
                f"ELSE {p(' is a null marker, not an id')} END END")
     else:
         why = p("customer_id is empty")
-    parse.rules.append(("customer_id_missing", "v_customer_id IS NULL", why))
+    parse.rules += [
+        ("customer_id_missing", "v_customer_id IS NULL", why),
+        ("customer_id_invalid", f"regexp_matches(v_customer_id, {p(_CONTROL)})",
+         f"{p('customer_id ')} || {parse.shown('v_customer_id')} || "
+         f"{p(' holds a control character; an id is printable text (the file may be damaged)')}"),
+    ]
 
 
 def _timestamp_rules(parse: _Parse, checks: Checks) -> None:
@@ -114,20 +136,25 @@ def _transactions(parse: _Parse, checks: Checks) -> None:
     p = parse.p
     _customer_id_rule(parse)
     _timestamp_rules(parse, checks)
-    t, v = _number(parse, "amount")
-    parse.outputs["amount"] = v
+    t, amount = _number(parse, "amount")
+    parse.outputs["amount"] = amount
     parse.rules += [
         ("amount_missing", f"{t} IS NULL", p("amount is empty")),
-        ("amount_unparseable", f"{v} IS NULL",
+        ("amount_unparseable", f"{amount} IS NULL",
          f"{p('amount ')} || {parse.shown(t)} || "
          f"{p(' is not a number ' + _number_words(parse.text))} || {_number_hint(parse, t)}"),
+        _range_rule(parse, "amount", t, amount, checks.amount_range),
     ]
     for column in ("transaction_id", "channel", "category"):
         parse.outputs[column] = parse.text_of(column)
-    for column in ("quantity", "discount"):
+    for column, bounds in (("quantity", checks.quantity_range),
+                           ("discount", checks.discount_range)):
         t, v = _number(parse, column)
         parse.outputs[column] = v
         parse.flags[f"__nulled_{column}"] = f"({t} IS NOT NULL AND {v} IS NULL)"
+        # A refund of 5 items is written -5 by many systems: compared by its magnitude.
+        signed = f"(CASE WHEN {amount} < 0 THEN abs({v}) ELSE {v} END)"
+        parse.rules.append(_range_rule(parse, column, t, signed, bounds))
 
 
 def _interactions(parse: _Parse, checks: Checks) -> None:
@@ -202,6 +229,17 @@ def _customers(parse: _Parse, checks: Checks) -> None:
     ]
     for column in ("segment", "relationship_type"):
         parse.outputs[column] = parse.text_of(column)
+
+
+def _range_rule(parse: _Parse, column: str, t: str, value: str,
+                bounds: tuple[float, float]) -> tuple[str, str, str]:
+    """The rule quarantining a number outside the plausible ``bounds`` of validate params."""
+    p = parse.p
+    low, high = bounds
+    why = (f" is outside validate.{column}_range [{low:.15g}, {high:.15g}]: not a plausible "
+           f"{column} of one transaction")
+    return (f"{column}_out_of_range", f"{value} < {p(float(low))} OR {value} > {p(float(high))}",
+            f"{p(column + ' ')} || {parse.shown(t)} || {p(why)}")
 
 
 def _in_list(words: tuple[str, ...]) -> str:

@@ -98,7 +98,7 @@ def validate_inputs(
     tables = {name: _count(con, source) for name, source in sources.items()}
     for source in sources.values():
         # The raw text is in the quarantine now; free its memory (or disk).
-        for name in (source.raw, source.bad, source.steps):
+        for name in (source.raw, source.bad):
             _run(con, f"DROP TABLE {name}")
     report: dict[str, Any] = {
         "tables": tables,

@@ -2,17 +2,13 @@
 
 The format of an input (CSV or Parquet, by name, or a directory of Parquet
 files), whether it exists (with close names when it does not), the files of a
-Parquet directory, the header of a CSV, the keys of the raw columns, and the
-line numbers of byte offsets in a CSV. :class:`_Source` describes one input
-once loaded and names its working tables in DuckDB.
+Parquet directory and the keys of the raw columns. :class:`_Source` describes
+one input once loaded and names its working tables in DuckDB.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import gzip
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +30,7 @@ class _Source:
     types: tuple[str, ...]  # DuckDB type of each raw column
     positions: dict[str, int] = field(default_factory=dict)  # contract column -> raw column
     delimiter: str = ","
+    physical: dict[str, Any] = field(default_factory=dict)  # a CSV's lines (csv_records)
 
     @property
     def raw(self) -> str:
@@ -42,10 +39,6 @@ class _Source:
     @property
     def bad(self) -> str:
         return f"_v_bad_{self.table}"
-
-    @property
-    def steps(self) -> str:
-        return f"_v_steps_{self.table}"
 
     @property
     def parsed(self) -> str:
@@ -102,61 +95,6 @@ def _parquet_files(table: str, path: Path) -> list[str]:
                          f"params.yaml). Point data.{table} at a file or a directory of "
                          f"Parquet files.")
     return files
-
-
-def _read_header(table: str, path: Path, delimiter: str) -> tuple[list[str], str]:
-    """Header fields of a CSV and its first line as text ('' for an empty file)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            first = f.readline(16 * 1024 * 1024)
-    except (OSError, EOFError) as err:
-        raise InputError(f"{path}: cannot read data.{table}: {err}") from err
-    try:
-        text = first.decode("utf-8-sig").rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: the header line is not UTF-8 text ({err}). Re-encode the "
-                         f"file as UTF-8 (data.{table} in params.yaml).") from err
-    if not text.strip():
-        return [], ""
-    fields = next(csv.reader([text], delimiter=delimiter, quotechar='"'))
-    return fields, text
-
-
-def _open_binary(path: Path) -> Any:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-
-
-def _line_numbers(path: Path, offsets: Sequence[int]) -> tuple[list[int], list[int]]:
-    """Line numbers (1 = first line) at sorted byte offsets, and the file's empty lines.
-
-    Offsets count bytes of the decompressed text for ``.gz`` files. Empty lines
-    at the end of the file are not reported (they precede no record).
-    """
-    lines: list[int] = []
-    seen = 0  # line breaks before the current chunk
-    start = 0  # byte offset of the current chunk
-    tail = b""
-    has_empty = False
-    with _open_binary(path) as f:
-        while chunk := f.read(1 << 24):
-            at, counted = 0, seen
-            while len(lines) < len(offsets) and offsets[len(lines)] < start + len(chunk):
-                end = offsets[len(lines)] - start
-                counted += chunk.count(b"\n", at, end)
-                at = end
-                lines.append(counted + 1)
-            seen += chunk.count(b"\n")
-            start += len(chunk)
-            # Line breaks ending the text so far move to the next chunk, so
-            # that only empty lines followed by more text count.
-            body = (tail + chunk).rstrip(b"\r\n")
-            tail = (tail + chunk)[len(body):]
-            has_empty = has_empty or b"\n\n" in body or b"\n\r\n" in body
-    if not has_empty:
-        return lines, []
-    with _open_binary(path) as f:
-        return lines, [i for i, line in enumerate(f, 1) if line in (b"\n", b"\r\n")]
 
 
 def _unique_keys(names: list[str]) -> tuple[str, ...]:

@@ -43,14 +43,16 @@ def write_training_report(paths: Paths) -> Path:
 
 def write_scoring_report(paths: Paths, as_of: dt.date | None = None, *,
                          drift_threshold: float | None = None,
-                         mlflow_run_id: str | None = None) -> Path:
+                         mlflow_run_id: str | None = None, lock_timeout: float = 60.0) -> Path:
     """Write the scoring report of ``as_of`` (default: the latest scored date) to
     ``reports/scoring/<as_of>.html`` and ``reports/scoring_report.html``; with
-    ``mlflow_run_id``, also log it to that (scoring) run. Returns the dated file."""
+    ``mlflow_run_id``, also log it to that (scoring) run. Returns the dated file.
+    ``lock_timeout``: seconds to wait for a DuckDB file another process holds."""
     from pipeline.reports.scoring import load_scores, render_scoring_report
 
     started = time.perf_counter()
-    scores = load_scores(paths, as_of, drift_threshold=drift_threshold)
+    scores = load_scores(paths, as_of, drift_threshold=drift_threshold,
+                         lock_timeout=lock_timeout)
     page = render_scoring_report(scores)
     dated = paths.scoring_reports / f"{scores.as_of.isoformat()}.html"
     write_text(page, dated)
@@ -72,4 +74,5 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     paths = paths or PATHS
     if kind == "training":
         return write_training_report(paths)
-    return write_scoring_report(paths, as_of, drift_threshold=params.score.drift.threshold)
+    return write_scoring_report(paths, as_of, drift_threshold=params.score.drift.threshold,
+                                lock_timeout=params.score.sinks.lock_timeout_seconds)

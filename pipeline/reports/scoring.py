@@ -67,16 +67,20 @@ def _quote(path: Any) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _open(paths: Paths) -> tuple[duckdb.DuckDBPyConnection, str]:
-    """An in-memory connection with a view ``scores`` over the stored scores."""
+def _open(paths: Paths, lock_timeout: float) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """An in-memory connection with a view ``scores`` over the stored scores (waiting up
+    to ``lock_timeout`` seconds for a DuckDB file another process writes)."""
+    from pipeline.sinks.duckdb_sink import open_waiting
+
     con = duckdb.connect()
     if paths.scores_db.exists():
         try:
-            con.execute(f"ATTACH {_quote(paths.scores_db)} AS store (READ_ONLY)")
-        except duckdb.Error as err:
+            open_waiting(lambda: con.execute(
+                f"ATTACH {_quote(paths.scores_db)} AS store (READ_ONLY)"), paths.scores_db,
+                lock_timeout)
+        except BaseException:
             con.close()
-            raise ReportInputError(f"cannot read {paths.scores_db} ({err}); if another process "
-                                   "is writing it, try again when it has finished") from None
+            raise
         con.execute("CREATE TEMP VIEW scores AS SELECT * FROM store.customer_scores")
         return con, str(paths.scores_db)
     if any(paths.scores.glob("as_of=*/*.parquet")):
@@ -90,7 +94,8 @@ def _open(paths: Paths) -> tuple[duckdb.DuckDBPyConnection, str]:
 
 
 def load_scores(paths: Paths, as_of: dt.date | None = None, *,
-                drift_threshold: float | None = None, top: int = TOP_CUSTOMERS) -> StoredScores:
+                drift_threshold: float | None = None, top: int = TOP_CUSTOMERS,
+                lock_timeout: float = 60.0) -> StoredScores:
     """Read what the scoring report of ``as_of`` (default: the latest date) shows.
 
     Raises
@@ -98,8 +103,11 @@ def load_scores(paths: Paths, as_of: dt.date | None = None, *,
     ReportInputError
         When there are no stored scores, or none for ``as_of`` (the message lists
         the dates there are).
+    SinkError
+        When ``data/scores.duckdb`` is not a DuckDB file, or another process still
+        holds it after ``lock_timeout`` seconds.
     """
-    con, source = _open(paths)
+    con, source = _open(paths, lock_timeout)
     try:
         dates = [d for (d,) in con.execute(
             "SELECT DISTINCT as_of FROM scores ORDER BY as_of").fetchall()]

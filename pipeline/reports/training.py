@@ -322,6 +322,7 @@ def training_context(out: TrainingOutputs) -> dict[str, Any]:
                    "validation_share": plan.get("validation_share"),
                    "features": out.features},
         "refit": (out.train or {}).get("refit"),
+        "choice": (out.train or {}).get("defection_choice"),
         "splits": splits,
         "stages": STAGES,
         "model": model,

@@ -10,7 +10,9 @@ password masked by :func:`pipeline.secrets.mask_url`).
 Writes are idempotent and atomic per ``as_of``: writing a date again replaces
 its rows (other dates stay, nothing is duplicated), and a crash in the middle
 leaves readers with the previous complete rows of that date or the new complete
-ones, never a mix.
+ones, never a mix. Across sinks, :func:`publish` stages a date in every sink
+(``stage``: out of the readers' sight) before it publishes it in any, so that a
+sink that fails leaves none showing the new date.
 
 ========  ==============================================  ============================
 sink      layout                                          atomicity
@@ -22,7 +24,9 @@ postgres  table ``<schema>.customer_scores`` + 2 views    one transaction, COPY
 
 The two views of the database sinks:
 
-* ``latest_scores``: every column of the rows of the most recent ``as_of``.
+* ``latest_scores``: every column of the rows of the most recent ``as_of``
+  that was not scored beyond the data's reach (those dates, written with
+  ``beyond_data=True``, are listed in the table ``<table>_beyond_data``).
 * ``action_summary``: one row per ``(as_of, stage, action)`` over all dates,
   with ``customers`` (row count), ``total_value_at_risk`` (sum of
   ``value_at_risk``; null when no row of the group has one, e.g. prospects) and
@@ -34,8 +38,9 @@ The modules: ``base`` (what every sink shares: :class:`SinkError`, :class:`Sink`
 :func:`validate_scores`, :func:`check_identifier`), ``sql`` (the table and views
 of the database sinks), ``parquet`` (:class:`ParquetSink`, the swap of a
 partition folder, :func:`read_parquet_scores`), ``duckdb_sink``
-(:class:`DuckDBSink`), ``postgres`` (:class:`PostgresSink`) and ``factory``
-(:func:`open_sinks`, the sinks by name).
+(:class:`DuckDBSink`), ``postgres`` (:class:`PostgresSink`), ``factory``
+(:func:`open_sinks`, the sinks by name) and ``publish`` (:func:`publish`, one
+publish of a date across sinks).
 
 This package is library code: it receives paths, URLs and names as values and
 never reads ``params.yaml`` or the environment. The PostgreSQL sink needs the
@@ -49,7 +54,9 @@ from pipeline.sinks.base import (
     LATEST_VIEW,
     SUMMARY_VIEW,
     Sink,
+    Staged,
     validate_scores,
+    write_staged,
 )
 from pipeline.sinks.duckdb_sink import DuckDBSink
 from pipeline.sinks.factory import DEFAULT_SINKS, SINK_NAMES, open_sinks
@@ -62,6 +69,7 @@ from pipeline.sinks.parquet import (
     replace_partition,
 )
 from pipeline.sinks.postgres import PostgresSink
+from pipeline.sinks.publish import PublishError, publish
 
 __all__ = [
     "DEFAULT_SINKS",
@@ -74,12 +82,16 @@ __all__ = [
     "DuckDBSink",
     "ParquetSink",
     "PostgresSink",
+    "PublishError",
     "Sink",
     "SinkError",
+    "Staged",
     "check_identifier",
     "open_sinks",
+    "publish",
     "read_parquet_scores",
     "replace_folder",
     "replace_partition",
     "validate_scores",
+    "write_staged",
 ]

@@ -29,14 +29,47 @@ SUMMARY_VIEW = "action_summary"
 
 
 
+class Staged(Protocol):
+    """The rows of one date written to a sink but not shown to its readers yet: a
+    hidden file or folder, an open transaction. :meth:`publish` shows them in one
+    step; :meth:`discard` drops them and leaves the sink as it was."""
+
+    where: str
+
+    def publish(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 class Sink(Protocol):
-    """Where scored customers are written; one instance per destination."""
+    """Where scored customers are written; one instance per destination.
+
+    ``stage`` writes the rows of a date out of the readers' sight, ``write`` stages and
+    publishes them at once (:func:`write_staged`). ``beyond_data`` marks a date scored
+    past the data's reach (``score.force_as_of``): the database sinks keep it out of
+    the ``latest_scores`` view.
+    """
 
     name: str
 
-    def write(self, scores: pd.DataFrame, as_of: dt.date) -> str:
+    def stage(self, scores: pd.DataFrame, as_of: dt.date, *,
+              beyond_data: bool = False) -> Staged:
+        """Stage ``scores`` as the rows of ``as_of``; nothing is shown until published."""
+        ...
+
+    def write(self, scores: pd.DataFrame, as_of: dt.date, *, beyond_data: bool = False) -> str:
         """Replace the rows of ``as_of`` with ``scores``; return where they were written."""
         ...
+
+
+def write_staged(staged: Staged) -> str:
+    """Publish ``staged`` (discarded if the publish fails); return where it went."""
+    try:
+        staged.publish()
+    except BaseException:
+        staged.discard()
+        raise
+    return staged.where
 
 
 

@@ -2,17 +2,21 @@
 
 A write replaces the rows of one ``as_of`` in one transaction, from an Arrow
 table or straight from Parquet files, and waits (up to ``lock_timeout``) for a
-file another process holds open: DuckDB allows one writer per file.
+file another process holds open: DuckDB allows one writer per file
+(:func:`open_waiting`, which the readers of the file use too). A staged write
+(:meth:`DuckDBSink.stage`) is that transaction left open until it is published.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -26,10 +30,18 @@ from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
+    Staged,
     _check_date,
     validate_scores,
+    write_staged,
 )
-from pipeline.sinks.sql import _column_list, _ensure_table_and_views, _quote
+from pipeline.sinks.sql import (
+    _column_list,
+    _ensure_table_and_views,
+    _mark_date,
+    _quote,
+    marker_table,
+)
 
 
 @dataclass(frozen=True)
@@ -66,16 +78,29 @@ class DuckDBSink:
         check_identifier(self.latest_view, "view")
         check_identifier(self.summary_view, "view")
 
-    def write(self, scores: pd.DataFrame, as_of: dt.date) -> str:
+    def write(self, scores: pd.DataFrame, as_of: dt.date, *, beyond_data: bool = False) -> str:
         """Replace the rows of ``as_of`` with ``scores``; return ``"<path> (table <name>)"``.
 
         See :func:`validate_scores` for the frame's contract and the errors raised.
         """
-        data = validate_scores(scores, as_of)
-        return self._replace(as_of, lambda con, qualified: _load_duckdb(con, qualified, data))
+        return write_staged(self.stage(scores, as_of, beyond_data=beyond_data))
 
-    def write_files(self, files: Sequence[Path], as_of: dt.date) -> str:
-        """:meth:`write` from Parquet files of scored rows of ``as_of`` (every column
+    def stage(self, scores: pd.DataFrame, as_of: dt.date, *,
+              beyond_data: bool = False) -> Staged:
+        """Delete the rows of ``as_of`` and insert ``scores`` in a transaction left open
+        (the file held): publishing commits it."""
+        data = validate_scores(scores, as_of)
+        return self._stage(as_of, lambda con, qualified: _load_duckdb(con, qualified, data),
+                           beyond_data)
+
+    def write_files(self, files: Sequence[Path], as_of: dt.date, *,
+                    beyond_data: bool = False) -> str:
+        """:meth:`write` from Parquet files (:meth:`stage_files`)."""
+        return write_staged(self.stage_files(files, as_of, beyond_data=beyond_data))
+
+    def stage_files(self, files: Sequence[Path], as_of: dt.date, *,
+                    beyond_data: bool = False) -> Staged:
+        """:meth:`stage` from Parquet files of scored rows of ``as_of`` (every column
         but ``as_of``, as the Parquet sink stores them), loaded by DuckDB without
         passing through Python: memory does not grow with the rows.
 
@@ -108,53 +133,106 @@ class DuckDBSink:
             con.execute(f"INSERT INTO {qualified} ({columns}) SELECT {select} "
                         f"FROM read_parquet(?)", [as_of, paths])
 
-        return self._replace(as_of, load)
+        return self._stage(as_of, load, beyond_data)
 
-    def _replace(self, as_of: dt.date,
-                 load: Callable[[duckdb.DuckDBPyConnection, str], None]) -> str:
-        """Delete the rows of ``as_of`` and ``load`` the new ones, in one transaction."""
+    def _stage(self, as_of: dt.date, load: Callable[[duckdb.DuckDBPyConnection, str], None],
+               beyond_data: bool) -> _StagedTransaction:
+        """Delete the rows of ``as_of`` and ``load`` the new ones in a transaction, left open."""
         where = f"{self.path} (table {self.table})"
         con = self._connect()
         try:
+            def run(sql: str, params: tuple | None) -> list:
+                return con.execute(sql, params).fetchall()
+
             _ensure_table_and_views(
-                lambda sql, params: con.execute(sql, params).fetchall(),
-                param="?", schema="main", table=self.table,
+                run, param="?", schema="main", table=self.table,
                 views=(self.latest_view, self.summary_view), quote=_quote,
                 sql_type=lambda c: c.duckdb_type, primary_key=False, where=where)
             qualified = f"main.{_quote(self.table)}"
             con.begin()
-            try:
-                con.execute(f"DELETE FROM {qualified} WHERE as_of = ?", [as_of])
-                load(con, qualified)
-                con.commit()
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):  # none to roll back if COMMIT failed
-                    con.rollback()
-                raise
-        finally:
-            con.close()
-        return where
+            con.execute(f"DELETE FROM {qualified} WHERE as_of = ?", [as_of])
+            load(con, qualified)
+            _mark_date(run, param="?", qualified_marker=f"main.{_quote(marker_table(self.table))}",
+                       as_of=as_of, beyond_data=beyond_data)
+        except BaseException as err:
+            _StagedTransaction(con, where).discard()
+            if isinstance(err, duckdb.Error):
+                raise SinkError(f"{where}: {str(err).splitlines()[0]}; the file is as it "
+                                f"was") from None
+            raise
+        return _StagedTransaction(con, where)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
-        pause = 0.05
-        while True:
-            try:
-                return duckdb.connect(str(self.path))
-            except duckdb.IOException as err:
-                if "lock" not in str(err).lower():
-                    raise
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SinkError(
-                        f"DuckDB file {self.path} is in use by another process, and DuckDB "
-                        f"allows one writer per file; waited {self.lock_timeout:g} s. Close "
-                        f"the other connection (a notebook, a BI tool, another scoring run) "
-                        f"and write again ({err})"
-                    ) from err
-                time.sleep(min(pause, remaining))
-                pause = min(pause * 2, 1.0)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SinkError(f"cannot make the folder of the DuckDB file {self.path}: "
+                            f"{err.strerror or err}") from None
+        return open_waiting(lambda: duckdb.connect(str(self.path)), self.path,
+                            self.lock_timeout)
+
+
+@dataclass
+class _StagedTransaction:
+    """A transaction that replaced a date's rows, not committed yet: the file is held."""
+
+    con: duckdb.DuckDBPyConnection
+    where: str
+
+    def publish(self) -> None:
+        try:
+            self.con.commit()
+        except duckdb.Error as err:
+            raise SinkError(f"{self.where}: the commit failed ({str(err).splitlines()[0]}); "
+                            f"the file is as it was") from None
+        finally:
+            self.con.close()
+
+    def discard(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # nothing to roll back: none begun, or closed
+            self.con.rollback()
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()
+
+
+T = TypeVar("T")
+
+
+def open_waiting(open_file: Callable[[], T], path: Path, timeout: float) -> T:
+    """``open_file()``, which opens the DuckDB file ``path``, retried while another process
+    holds the file (DuckDB allows one writer, or many readers, per file) for up to
+    ``timeout`` seconds. Used to write the file and to read it.
+
+    Raises
+    ------
+    SinkError
+        Naming the file, when it is still held after ``timeout`` seconds, or is not a
+        DuckDB database (the file is left as it is).
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        try:
+            return open_file()
+        except duckdb.Error as err:
+            text = str(err)
+            # "Could not set lock on file ...: Conflicting lock is held in ..." (not a
+            # damaged file's "block checksum").
+            if not re.search(r"\b(set|conflicting) lock\b", text, re.IGNORECASE):
+                raise SinkError(
+                    f"cannot open the DuckDB file {path}: {text.splitlines()[0]}. If it is not "
+                    f"a DuckDB database (damaged, or another file at that path), move it "
+                    f"aside; it was not changed") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SinkError(
+                    f"DuckDB file {path} is in use by another process, and DuckDB "
+                    f"allows one writer per file; waited {timeout:g} s. Close "
+                    f"the other connection (a notebook, a BI tool, another scoring run) "
+                    f"and write again ({err})"
+                ) from err
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 1.0)
 
 
 def _load_duckdb(con: duckdb.DuckDBPyConnection, qualified: str, data: pa.Table) -> None:

@@ -11,11 +11,11 @@ and types.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
 import os
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +25,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from features.schema import CUSTOMER_SCORES
-from pipeline.io import atomic_path
-from pipeline.sinks.base import _check_date, _fsync, validate_scores
+from pipeline.errors import SinkError
+from pipeline.io import remove_leftovers, temporary_name
+from pipeline.sinks.base import Staged, _check_date, _fsync, validate_scores, write_staged
 
 #: The one file of a Parquet partition (a fixed name, so that os.replace swaps it whole).
 PARQUET_FILE = "part-0.parquet"
@@ -40,9 +41,10 @@ class ParquetSink:
     every column but ``as_of``, whose value is the folder's name: so that one value
     cannot disagree with the other, and so that both readers below merge the
     partitions without a type conflict. A write goes to a hidden temporary file
-    in the partition folder (``.part-0.parquet.<hex>.tmp``, which no ``*.parquet``
-    glob matches), is flushed to disk and moved onto ``part-0.parquet`` with
-    ``os.replace``; temporaries left by a crashed earlier write are removed. One
+    in the partition folder (``.part-0.parquet.<pid>-<hex>.tmp``, which no
+    ``*.parquet`` glob matches), is flushed to disk (:meth:`stage`) and moved onto
+    ``part-0.parquet`` with ``os.replace`` (the staged write's ``publish``);
+    temporaries left by a killed earlier write are removed. One
     writer per date at a time. A partition written by the Spark engine holds
     several parts (``part-NNNNN.parquet``); such a folder is replaced as a whole
     (:func:`replace_folder`), by Spark's writes (:func:`replace_partition`) and by
@@ -68,35 +70,142 @@ class ParquetSink:
         """The folder of one scoring date."""
         return self.root / f"as_of={as_of.isoformat()}"
 
-    def write(self, scores: pd.DataFrame, as_of: dt.date) -> str:
+    def write(self, scores: pd.DataFrame, as_of: dt.date, *, beyond_data: bool = False) -> str:
         """Replace the partition of ``as_of`` with ``scores``; return the file's path.
 
         See :func:`validate_scores` for the frame's contract and the errors raised.
         """
-        data = validate_scores(scores, as_of)
+        return write_staged(self.stage(scores, as_of, beyond_data=beyond_data))
+
+    def stage(self, scores: pd.DataFrame, as_of: dt.date, *,
+              beyond_data: bool = False) -> Staged:
+        """Write the partition of ``as_of`` out of the readers' sight (a hidden file in
+        the partition, or a hidden folder beside the dataset when the partition holds
+        several parts); publishing moves it into place.
+
+        Raises
+        ------
+        SinkError
+            Naming the folder, when it cannot be written (read-only, full).
+        """
+        data = validate_scores(scores, as_of).drop_columns(["as_of"])
         dest = self.partition(as_of) / PARQUET_FILE
-        if dest.parent.is_dir() and any(p.name != PARQUET_FILE
-                                        for p in dest.parent.glob("*.parquet")):
-            staging = _staging_folder(dest.parent)
-            pq.write_table(data.drop_columns(["as_of"]), staging / PARQUET_FILE,
-                           compression="zstd")
-            replace_folder(staging, dest.parent)
-            return str(dest)
-        with atomic_path(dest) as tmp:
-            pq.write_table(data.drop_columns(["as_of"]), tmp, compression="zstd")
-            _fsync(tmp)
-        _fsync(dest.parent)
-        _fsync(self.root)
-        for leftover in dest.parent.glob(f".{PARQUET_FILE}.*.tmp"):
-            leftover.unlink(missing_ok=True)
-        return str(dest)
+        try:
+            self._sweep()
+            if dest.parent.is_dir() and any(p.name != PARQUET_FILE
+                                            for p in dest.parent.glob("*.parquet")):
+                staging = _staging_folder(dest.parent)
+                try:
+                    pq.write_table(data, staging / PARQUET_FILE, compression="zstd")
+                except BaseException:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
+                return _StagedFolder(staging, dest.parent, str(dest))
+            created = not dest.parent.is_dir()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(dest.parent, PARQUET_FILE)
+            tmp = dest.with_name(temporary_name(PARQUET_FILE))
+            try:
+                pq.write_table(data, tmp, compression="zstd")
+                _fsync(tmp)
+            except BaseException:
+                _StagedFile(tmp, dest, created).discard()
+                raise
+            return _StagedFile(tmp, dest, created)
+        except OSError as err:
+            raise _unwritable(dest.parent, err) from None
+
+    def _sweep(self) -> None:
+        """Remove the partition folders that a killed write of a new date left: only
+        its temporary file inside, its process gone."""
+        if not self.root.is_dir():
+            return
+        for folder in self.root.glob("as_of=*"):
+            if folder.is_dir() and not any(folder.glob("*.parquet")):
+                remove_leftovers(folder, PARQUET_FILE)
+                with contextlib.suppress(OSError):  # not empty: not a leftover
+                    folder.rmdir()
+
+    def stage_folder(self, folder: Path, as_of: dt.date) -> Staged:
+        """Stage the Parquet files of ``folder`` (scored rows without ``as_of``) as the
+        partition of ``as_of``: hard-linked (copied across file systems) into a hidden
+        folder beside the dataset; ``folder`` is left as it is."""
+        dest = self.partition(as_of)
+        try:
+            self._sweep()
+            staging = _staging_folder(dest)
+            staging.rmdir()
+            try:
+                shutil.copytree(folder, staging, copy_function=_link_or_copy,
+                                ignore=shutil.ignore_patterns("_SUCCESS", ".*"))
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        except OSError as err:
+            raise _unwritable(dest, err) from None
+        return _StagedFolder(staging, dest, str(dest))
+
+
+def _unwritable(path: Path, err: OSError) -> SinkError:
+    return SinkError(f"cannot write the Parquet scores in {path}: "
+                     f"{err.strerror or err} ({err.filename or path}). Make "
+                     f"the folder writable (or free space), then score again; no store shows "
+                     f"the new date")
+
+
+@dataclass
+class _StagedFile:
+    """A complete partition file under a hidden name in its partition folder."""
+
+    tmp: Path
+    dest: Path
+    created: bool  # the partition folder was made for it
+
+    @property
+    def where(self) -> str:
+        return str(self.dest)
+
+    def publish(self) -> None:
+        try:
+            os.replace(self.tmp, self.dest)
+            _fsync(self.dest.parent)
+            _fsync(self.dest.parent.parent)
+        except OSError as err:
+            raise _unwritable(self.dest.parent, err) from None
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+        if self.created:
+            with contextlib.suppress(OSError):  # not empty: another writer's, keep it
+                self.dest.parent.rmdir()
+
+
+@dataclass
+class _StagedFolder:
+    """A complete partition folder under a hidden name beside the dataset."""
+
+    staging: Path
+    dest: Path
+    where: str
+
+    def publish(self) -> None:
+        try:
+            replace_folder(self.staging, self.dest)
+        except OSError as err:
+            raise _unwritable(self.dest, err) from None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def _staging_folder(dest: Path) -> Path:
-    """A new hidden folder beside the dataset's root (on its file system, out of its globs)."""
+    """A new hidden folder beside the dataset's root (on its file system, out of its globs);
+    those that killed runs left for the same partition are removed first."""
     root = dest.parent
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".{root.name}.{dest.name}.{uuid.uuid4().hex}.tmp"
+    name = f"{root.name}.{dest.name}"
+    remove_leftovers(root.parent, name)
+    staging = root.parent / temporary_name(name)
     staging.mkdir()
     return staging
 
@@ -146,17 +255,7 @@ def replace_partition(sink: ParquetSink, as_of: dt.date, folder: Path) -> str:
     across file systems) into a staging folder, which replaces the partition with
     :func:`replace_folder`. Returns the partition's path.
     """
-    dest = sink.partition(as_of)
-    staging = _staging_folder(dest)
-    staging.rmdir()
-    try:
-        shutil.copytree(folder, staging, copy_function=_link_or_copy,
-                        ignore=shutil.ignore_patterns("_SUCCESS", ".*"))
-        replace_folder(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return str(dest)
+    return write_staged(sink.stage_folder(folder, as_of))
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -9,6 +9,7 @@ are imported when a sink is made.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +25,11 @@ from pipeline.sinks.base import (
     DEFAULT_TABLE,
     LATEST_VIEW,
     SUMMARY_VIEW,
+    Staged,
     validate_scores,
+    write_staged,
 )
-from pipeline.sinks.sql import _column_list, _ensure_table_and_views
+from pipeline.sinks.sql import _column_list, _ensure_table_and_views, _mark_date, marker_table
 
 _POSTGRES_TYPES: dict[str, str] = {
     "string": "text",
@@ -61,7 +64,8 @@ class PostgresSink:
 
     A write runs in one transaction: lock the table against other writers
     (readers go on and see the previous rows until the commit), delete the rows
-    of the date, COPY the new ones as CSV streamed in chunks, commit. The
+    of the date, COPY the new ones as CSV streamed in chunks (:meth:`stage`),
+    commit (the staged write's ``publish``). The
     password never appears in the returned string, in ``repr`` or in errors.
     """
 
@@ -83,46 +87,63 @@ class PostgresSink:
         return (f"PostgresSink(url={mask_url(self.url)!r}, table={self.table!r}, "
                 f"schema={self.schema!r})")
 
-    def write(self, scores: pd.DataFrame, as_of: dt.date) -> str:
+    def write(self, scores: pd.DataFrame, as_of: dt.date, *, beyond_data: bool = False) -> str:
         """Replace the rows of ``as_of`` with ``scores``; return the masked URL and table.
 
         See :func:`validate_scores` for the frame's contract and the errors raised;
         database errors are raised as :class:`SinkError` naming the table.
         """
+        return write_staged(self.stage(scores, as_of, beyond_data=beyond_data))
+
+    def stage(self, scores: pd.DataFrame, as_of: dt.date, *,
+              beyond_data: bool = False) -> Staged:
+        """Lock the table, delete the rows of ``as_of`` and COPY ``scores``, in a transaction
+        left open: publishing commits it."""
         import psycopg
         from psycopg import sql
 
         data = validate_scores(scores, as_of)
         where = f"{mask_url(self.url)} (table {self.schema}.{self.table})"
         args = self._connect_args()
+        conn = None
         try:
-            with psycopg.connect(**args, autocommit=True) as conn, conn.cursor() as cur:
-                def quote(name: str) -> str:
-                    return sql.Identifier(name).as_string(conn)
+            conn = psycopg.connect(**args)
+            cur = conn.cursor()
 
-                def run(statement: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
-                    cur.execute(statement, params)
-                    return cur.fetchall() if cur.description else []
+            def quote(name: str) -> str:
+                return sql.Identifier(name).as_string(conn)
 
-                with conn.transaction():
-                    if not run("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)):
-                        run(f"CREATE SCHEMA {quote(self.schema)}", None)
-                    _ensure_table_and_views(
-                        run, param="%s", schema=self.schema, table=self.table,
-                        views=(self.latest_view, self.summary_view), quote=quote,
-                        sql_type=lambda c: _POSTGRES_TYPES[c.dtype], primary_key=True,
-                        where=where)
-                qualified = f"{quote(self.schema)}.{quote(self.table)}"
-                with conn.transaction():
-                    cur.execute(f"LOCK TABLE {qualified} IN SHARE ROW EXCLUSIVE MODE")
-                    cur.execute(f"DELETE FROM {qualified} WHERE as_of = %s", (as_of,))
-                    _copy_postgres(cur, qualified, _column_list(quote), data)
-        except psycopg.Error as err:
-            message = str(err).strip()
-            if args.get("password"):
-                message = message.replace(str(args["password"]), "***")
-            raise SinkError(f"{where}: {message}") from None
-        return where
+            def run(statement: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else []
+
+            if not run("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)):
+                run(f"CREATE SCHEMA {quote(self.schema)}", None)
+            _ensure_table_and_views(
+                run, param="%s", schema=self.schema, table=self.table,
+                views=(self.latest_view, self.summary_view), quote=quote,
+                sql_type=lambda c: _POSTGRES_TYPES[c.dtype], primary_key=True,
+                where=where)
+            conn.commit()  # the table and views, for the other writers to lock
+            qualified = f"{quote(self.schema)}.{quote(self.table)}"
+            cur.execute(f"LOCK TABLE {qualified} IN SHARE ROW EXCLUSIVE MODE")
+            cur.execute(f"DELETE FROM {qualified} WHERE as_of = %s", (as_of,))
+            _copy_postgres(cur, qualified, _column_list(quote), data)
+            _mark_date(run, param="%s",
+                       qualified_marker=f"{quote(self.schema)}.{quote(marker_table(self.table))}",
+                       as_of=as_of, beyond_data=beyond_data)
+        except BaseException as err:
+            if conn is not None:
+                _StagedPostgres(conn, where, "").discard()
+            if isinstance(err, psycopg.Error):
+                raise SinkError(f"{where}: {self._masked(err)}") from None
+            raise
+        return _StagedPostgres(conn, where, str(args.get("password") or ""))
+
+    def _masked(self, err: BaseException) -> str:
+        message = str(err).strip()
+        password = self._connect_args().get("password")
+        return message.replace(str(password), "***") if password else message
 
     def _connect_args(self) -> dict[str, Any]:
         try:
@@ -146,6 +167,34 @@ class PostgresSink:
                  "password": url.password, "dbname": url.database}
         args.update({k: v for k, v in given.items() if v is not None})
         return args
+
+
+@dataclass
+class _StagedPostgres:
+    """A transaction that replaced a date's rows, not committed yet: the table is locked."""
+
+    conn: Any
+    where: str
+    password: str
+
+    def publish(self) -> None:
+        import psycopg
+
+        try:
+            self.conn.commit()
+        except psycopg.Error as err:
+            message = str(err).strip()
+            if self.password:
+                message = message.replace(self.password, "***")
+            raise SinkError(f"{self.where}: the commit failed ({message})") from None
+        finally:
+            self.conn.close()
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):  # a broken connection has nothing to roll back
+            self.conn.rollback()
+        with contextlib.suppress(Exception):
+            self.conn.close()
 
 
 def _copy_postgres(cursor: Any, qualified: str, columns: str, data: pa.Table) -> None:

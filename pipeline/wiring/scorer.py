@@ -1,5 +1,6 @@
 """Params into the scorer bundle: the fitted models frozen with the decisions of params
-(stage rules, risk bands, value tiers, action policy, reasons, drift bins)."""
+(stage rules, risk bands, value tiers, action policy, reasons, drift bins,
+economics of the actions)."""
 
 from __future__ import annotations
 
@@ -36,4 +37,5 @@ def scorer(fitted: dict[str, Any], params: Params, reference: pd.DataFrame) -> S
         satisfaction_scale=params.data.satisfaction_range[1],
         reason_method=s.reason_method,
         drift_bins=s.drift.bins,
+        economics=s.economics,
     )

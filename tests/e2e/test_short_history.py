@@ -50,3 +50,19 @@ def test_the_model_is_evaluated_against_the_baselines(repo):
     metrics = _json(repo, "metrics.json")
     assert 0.5 < metrics["defection"]["roc_auc"] <= 1
     assert set(metrics["baseline_roc_auc"]) >= {"recency", "rfm_logistic", "bgnbd", "paretonbd"}
+
+
+def test_the_defection_model_is_chosen_out_of_time(repo):
+    # The validation customers share the training cutoffs: the candidates are compared
+    # on every customer at the latest training cutoff, fitted on the earlier windows.
+    choice = _json(repo, "train.json")["defection_choice"]
+    assert choice["rows"].startswith("every customer at the latest training cutoff")
+    assert choice["n_rows"] > 1000
+    assert set(choice["candidates"]) == {"logistic_btyd", "paretonbd", "bgnbd", "lightgbm",
+                                         "lightgbm_btyd", "blend"}
+    table = choice["candidates"]
+    chosen = table[choice["chosen"]]
+    assert chosen["diff_to_best"] >= -chosen["std_error"]
+    # No candidate listed before the chosen one was within one standard error.
+    for name in list(table)[:list(table).index(choice["chosen"])]:
+        assert table[name]["diff_to_best"] < -table[name]["std_error"]

@@ -175,14 +175,45 @@ CASES = [
          Outcome(accepted=2, clean={"customer_id": ["00123", "C2"], "amount": [12.5, -4.0],
                                     "source_line": [2, 3]})),
     Case("utf16_file", {"transactions": Fixture("utf16.csv")},
-         Fatal("{transactions}: the header line is not UTF-8 text ('utf-8' codec can't decode "
-               "byte 0xff in position 0: invalid start byte). Re-encode the file as UTF-8 "
-               "(data.transactions in params.yaml).")),
+         Fatal("{transactions}: the file is UTF-16 text (it starts with a UTF-16 byte-order "
+               "mark) but data.encoding is 'utf-8': set data.encoding: utf-16 in params.yaml, or "
+               "save the file as UTF-8.")),
+    Case("utf16_file_configured", {"transactions": Fixture("utf16.csv")},
+         Outcome(accepted=1, clean={"customer_id": ["C1"]}), text=TextFormat(encoding="utf-16")),
+    Case("cp1252_excel_export", {"transactions": tx("C1,2024-01-02,1",
+                                                   "Zoë,2024-01-02,1").encode("cp1252")},
+         Outcome(accepted=2, clean={"customer_id": ["C1", "Zoë"]}),
+         text=TextFormat(encoding="cp1252")),
     Case("latin1_row", {"transactions": tx("C1,2024-01-02,1",
                                           "Zoë,2024-01-02,1").encode("latin-1")},
          Outcome(accepted=1, quarantined={
-             3: ("malformed_line", "malformed CSV line (INVALID ENCODING: {any}; read with "
-                                   "data.delimiter ',')")})),
+             3: ("malformed_line", "malformed CSV line (INVALID ENCODING: byte 0xEB at "
+                                   "character 3 is not 'utf-8' text; in cp1252 the line reads "
+                                   "'Zoë,2024-01-02,1': if the file was saved that way (Excel, "
+                                   "older systems), set data.encoding: cp1252 in params.yaml; "
+                                   "read with data.delimiter ',')")})),
+    Case("nul_bytes", {"transactions": tx("C1,2024-01-02,1", "C\x002,2024-01-02,1",
+                                         "\x00" * 64)},
+         Outcome(accepted=1, quarantined={
+             3: ("malformed_line", "malformed CSV line (NUL BYTE: the line holds 1 NUL "
+                                   "character(s), which no text export writes: the file was "
+                                   "damaged (e.g. padded with zeros by an interrupted write); "
+                                   "read with data.delimiter ',')"),
+             4: ("malformed_line", "malformed CSV line (NUL BYTE: the line holds 64 NUL {any}")})),
+    # ---- line breaks and quotes ----------------------------------------------
+    Case("old_mac_line_endings", {"transactions": tx("C1,2024-01-02,1", "C2,2024-01-03,2"
+                                                    ).replace("\n", "\r").encode()},
+         Outcome(accepted=2, clean={"source_line": [2, 3]})),
+    Case("mixed_line_endings", {"transactions": (f"{TX_HEADER}\nC1,2024-01-02,1\r\n"
+                                                "C2,2024-01-03,2\nC3,2024-01-04,3\r\n").encode()},
+         Outcome(accepted=3, clean={"source_line": [2, 3, 4]})),
+    Case("unterminated_quote", {"transactions": tx("C1,2024-01-02,1", '"C2,2024-01-03,2',
+                                                  "C3,2024-01-04,3", "C4,2024-01-05,4")},
+         # One line is lost to the quote, never the rest of the file.
+         Outcome(accepted=3, clean={"source_line": [2, 4, 5]}, quarantined={
+             3: ("malformed_line", "malformed CSV line (UNQUOTED VALUE: unterminated quote: the "
+                                   "quoted value opened on this line is not closed before the "
+                                   "end of the file; read with data.delimiter ',')")})),
     # ---- amounts -------------------------------------------------------------
     Case("decimal_comma_quoted", {"transactions": tx('C1,2024-01-02,"12,50"', "C2,2024-01-02,3")},
          Outcome(accepted=1, quarantined={2: (
@@ -209,6 +240,27 @@ CASES = [
     Case("currency_symbol", {"transactions": tx("C1,2024-01-02,€12.50", "C2,2024-01-02,3")},
          Outcome(accepted=1, quarantined={2: (
              "amount_unparseable", f'amount "€12.50" {DEFAULT_NUMBERS}')})),
+    Case("implausible_amounts", {"transactions": tx("C1,2024-01-02,1e308", "C1,2024-01-02,1e26",
+                                                   "C1,2024-01-02,-2000000", "C1,2024-01-02,12")},
+         # Stopped at the door: no later stage sums them.
+         Outcome(accepted=1, quarantined={line: (
+             "amount_out_of_range", f'amount "{value}" is outside validate.amount_range '
+                                    f"[-1000000, 1000000]: not a plausible amount of one "
+                                    f"transaction")
+             for line, value in ((2, "1e308"), (3, "1e26"), (4, "-2000000"))})),
+    Case("implausible_quantities_and_discounts", {"transactions": tx(
+        "C1,2024-01-02,10,-5,0", "C1,2024-01-03,-10,-5,0", "C1,2024-01-04,10,1e308,0",
+        "C1,2024-01-05,10,1,-3", "C1,2024-01-06,10,2,1.5",
+        header=f"{TX_HEADER},quantity,discount")},
+         # A refund may carry a negative quantity; a purchase may not.
+         Outcome(accepted=2, clean={"quantity": [-5.0, 2.0]}, quarantined={
+             2: ("quantity_out_of_range", 'quantity "-5" is outside validate.quantity_range '
+                                          "[0, 1000000]: not a plausible quantity of one "
+                                          "transaction"),
+             4: ("quantity_out_of_range", 'quantity "1e308" is outside {any}'),
+             5: ("discount_out_of_range", 'discount "-3" is outside validate.discount_range '
+                                          "[0, 1000000]: not a plausible discount of one "
+                                          "transaction")})),
     Case("refunds_and_zero_amounts", {"transactions": tx("C1,2024-01-02,-4.5", "C1,2024-01-02,0",
                                                         "C1,2024-01-03,12")},
          Outcome(accepted=3, clean={"amount": [-4.5, 0.0, 12.0],
@@ -236,8 +288,12 @@ CASES = [
     Case("unix_epoch_seconds", {"transactions": tx("C1,1704067200,1", "C2,2024-01-02,3")},
          Outcome(accepted=1, quarantined={2: (
              "timestamp_unparseable", f'timestamp "1704067200" {ISO}; it looks like a Unix '
-                                      f"epoch number: export timestamps as ISO 8601 text or as "
-                                      f"a Parquet timestamp column")})),
+                                      f"epoch number: set data.timestamp_unit ('s', 'ms', 'us' "
+                                      f"or 'ns') in params.yaml if it is one, or export "
+                                      f"timestamps as ISO 8601 text")})),
+    Case("unix_epoch_seconds_configured", {"transactions": tx("C1,1704067200,1")},
+         Outcome(accepted=1, clean={"timestamp": [pd.Timestamp("2024-01-01")]}),
+         text=TextFormat(timestamp_unit="s")),
     Case("placeholder_1970", {"transactions": tx("C1,1970-01-01,1", "C2,2024-01-02,3")},
          Outcome(accepted=1, quarantined={2: (
              "timestamp_too_old", 'timestamp "1970-01-01" is before validate.min_timestamp '
@@ -294,6 +350,19 @@ CASES = [
                "the file again with customer_id as text (a string column) from the system that "
                "holds the ids; converting the numbers afterwards cannot bring the lost digits "
                "back.")),
+    Case("invisible_characters_in_ids", {"transactions": tx(
+        "C1\u200b,2024-01-02,1", "\u2060C1,2024-01-03,1", "\u200b\u200d,2024-01-04,1")},
+         # Zero-width characters are removed: one customer C1, counted in ids_cleaned.
+         Outcome(accepted=2, clean={"customer_id": ["C1", "C1"]}, report={"ids_cleaned": 2},
+                 quarantined={4: ("customer_id_missing", 'customer_id "\u200b\u200d" holds only '
+                                                         "invisible characters")})),
+    Case("control_characters_in_ids", {"transactions": parquet({
+        "customer_id": ["C\x001", "C\x072", "C3"], "timestamp": ["2024-01-02"] * 3,
+        "amount": [1.0, 2.0, 3.0]})},
+         Outcome(accepted=1, quarantined={line: (
+             "customer_id_invalid", f'customer_id "{shown}" holds a control character; an id '
+                                    f"is printable text (the file may be damaged)")
+             for line, shown in ((1, "C\\u00001"), (2, "C\\u00072"))})),
     Case("unicode_ids", {"transactions": tx("Zo\u00eb,2024-01-02,1", "Zoe\u0308,2024-01-02,1",
                                            "客户42,2024-01-02,1", "\u00a0ÅSA\u00a0,2024-01-02,1")},
          # Composed and decomposed "Zoë" are one customer (NFC); no-break spaces are trimmed.

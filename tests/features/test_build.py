@@ -237,7 +237,132 @@ def test_many_cutoffs_equal_one_at_a_time(fixture_rows):
     inputs = make_inputs(*fixture_rows)
     together = compute_features(*inputs, cutoffs, SPEC)
     apart = pa.concat_tables([compute_features(*inputs, [c], SPEC) for c in cutoffs])
-    assert together.equals(apart)
+    assert_same_bits(together, apart)
+
+
+# ---------------------------------------------------------------- one pass over many cutoffs
+
+
+def assert_same_bits(got: pa.Table, want: pa.Table) -> None:
+    """Same schema, rows, nulls and values, doubles compared bit for bit."""
+    assert got.schema == want.schema
+    assert got.num_rows == want.num_rows
+    for name in got.column_names:
+        g, w = got.column(name).combine_chunks(), want.column(name).combine_chunks()
+        null = np.asarray(g.is_null())
+        assert (null == np.asarray(w.is_null())).all(), name
+        if pa.types.is_floating(g.type):
+            bits = [a.to_numpy(zero_copy_only=False)[~null].view(np.int64) for a in (g, w)]
+            np.testing.assert_array_equal(*bits, err_msg=name)
+        else:
+            assert g.equals(w), name
+
+
+#: Cutoffs one day apart, a few weeks apart and months apart.
+WALK_CUTOFFS = [dt.date(2023, 3, 1), dt.date(2023, 3, 2), dt.date(2023, 4, 15),
+                dt.date(2023, 7, 1), dt.date(2023, 7, 31), dt.date(2023, 12, 1),
+                dt.date(2024, 1, 1)]
+
+
+def _varied_rows(seed: int):
+    """Customers with events before the first cutoff, between cutoffs, after the last
+    and on cutoff days (at midnight, not yet seen, and late the day before); refunds;
+    interactions of every kind and one outside the vocabulary, with scores and with
+    resolutions that come between cutoffs or exactly at a cutoff's midnight; histories
+    long enough that many gaps come at once; signups without events."""
+    rng = np.random.default_rng(seed)
+    first, last = WALK_CUTOFFS[0], WALK_CUTOFFS[-1]
+    span = (last - first).days + 460
+
+    def moment() -> dt.datetime:
+        where = rng.random()
+        if where < 0.2:   # on a cutoff day or the evening before
+            c = WALK_CUTOFFS[rng.integers(len(WALK_CUTOFFS))]
+            return ts(c, 0) if rng.random() < 0.5 else ts(c - dt.timedelta(days=1), 23)
+        return ts(first + dt.timedelta(days=int(rng.integers(-400, span - 400))),
+                  int(rng.integers(0, 24)))
+
+    tx, ix, cu = [], [], []
+    kinds = [*SPEC.interaction_kinds, "fax"]
+    for i in range(70):
+        cid = f"c{i:03d}"
+        n = int(rng.choice([0, 1, 2, 5, 12, 80]))
+        for _ in range(n):
+            amount = round(float(rng.uniform(1, 300)), 2)
+            tx.append((cid, moment(), -amount / 4 if rng.random() < 0.15 else amount))
+        for _ in range(int(rng.choice([0, 1, 4, 30]))):
+            at = moment()
+            hours = (None if rng.random() < 0.3 else
+                     float(rng.choice([1.5, 12.0, 30.0, 24.0 * rng.integers(1, 120)])))
+            ix.append((cid, at, str(rng.choice(kinds)),
+                       float(rng.integers(1, 6)) if rng.random() < 0.4 else None,
+                       None if rng.random() < 0.2 else bool(rng.random() < 0.7), hours))
+        if rng.random() < 0.3:
+            cu.append((cid, ts(first + dt.timedelta(days=int(rng.integers(-200, 400))), 0),
+                       "loyal", "self_service"))
+    # Resolved exactly at a cutoff's first moment: not yet resolved at that cutoff.
+    ix.append(("edge", ts(dt.date(2023, 6, 30), 12), "complaint", None, True, 12.0))
+    cu.append(("only_signup", ts(dt.date(2023, 1, 1), 0), "wanderer", None))
+    tx.append(("only_after", ts(last + dt.timedelta(days=3)), 10.0))
+    return tx, ix, cu
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_pass_over_many_cutoffs_equals_each_cutoff_alone(seed):
+    """The walk that carries each customer's state from one cutoff to the next gives,
+    bit for bit, the rows of a build at each cutoff on its own (which walks from the
+    first event straight to its cutoff), RFM scores included."""
+    inputs = make_inputs(*_varied_rows(seed))
+    edges = rfm_edges(rfm_values(inputs[0], inputs[3], WALK_CUTOFFS))
+    together = compute_features(*inputs, WALK_CUTOFFS, SPEC, edges)
+    apart = pa.concat_tables([compute_features(*inputs, [c], SPEC, edges)
+                              for c in WALK_CUTOFFS])
+    assert_same_bits(together, apart)
+    pd.testing.assert_frame_equal(
+        rfm_values(inputs[0], inputs[3], WALK_CUTOFFS),
+        pd.concat([rfm_values(inputs[0], inputs[3], [c]) for c in WALK_CUTOFFS],
+                  ignore_index=True))
+    # The data is as varied as it says: the rows change between cutoffs in every family.
+    df = together.to_pandas()
+    per_cutoff = df.groupby("cutoff")
+    assert per_cutoff.size().is_monotonic_increasing and per_cutoff.size().nunique() > 3
+    for name in ("frequency", "refund_count", "complaint_count_90d", "satisfaction_count",
+                 "gap_median_days", "complaint_resolved_rate", "complaint_unresolved_30d"):
+        assert per_cutoff[name].sum().nunique() > 2, name
+    assert df["complaint_resolved_rate"].between(0, 1, inclusive="neither").any()
+    assert "only_after" not in set(df["customer_id"])
+    assert (df["customer_id"] == "only_signup").sum() == len(WALK_CUTOFFS)
+    edge = df[df["customer_id"] == "edge"].set_index("cutoff")
+    assert edge.loc[dt.date(2023, 7, 1), "complaint_unresolved_30d"] == 1
+    assert edge.loc[dt.date(2023, 7, 31), "complaint_resolved_rate"] == 1.0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tx=st.lists(_tx, max_size=40), ix=st.lists(_ix, max_size=30),
+       cu=st.lists(_cu, max_size=5, unique_by=lambda r: r[0]),
+       cutoffs=st.lists(_day, min_size=2, max_size=6, unique=True), data=st.data())
+def test_one_pass_equals_each_cutoff_alone_on_any_rows(tx, ix, cu, cutoffs, data):
+    # Cutoffs on the days of events as well: ties on the cutoff day.
+    days = sorted({r[1].date() for r in (*tx, *ix)})
+    if days:
+        cutoffs = sorted({*cutoffs, *data.draw(st.lists(st.sampled_from(days), max_size=3))})
+    inputs = make_inputs(tx, ix, cu)
+    together = compute_features(*inputs, cutoffs, SPEC)
+    apart = [compute_features(*inputs, [c], SPEC) for c in cutoffs]
+    assert_same_bits(together, pa.concat_tables(apart))
+
+
+def test_a_walk_goes_through_ascending_cutoffs_only():
+    from features.partition import Customers, Purchases
+
+    tx, _, _, index = make_inputs([("a", ts("2024-01-01"), 5.0)])
+    customers = Customers(index)
+    walk = Purchases(tx, customers.codes(tx), customers.n).walk((30,), 30)
+    everyone = np.arange(customers.n)
+    walk.at(19_800, everyone)
+    walk.at(19_800, everyone)  # the same cutoff again is fine
+    with pytest.raises(ValueError, match="ascending cutoffs"):
+        walk.at(19_700, everyone)
 
 
 def test_unsorted_input_gives_the_same_rows(fixture_rows):

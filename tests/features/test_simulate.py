@@ -17,6 +17,7 @@ from features.simulate import (
     STORY_KINDS,
     Simulation,
     render_csv_tables,
+    response,
     simulate,
 )
 from features.simulate.population import _p_no_purchase
@@ -224,6 +225,46 @@ def test_p_defect_is_calibrated_on_realized_outcomes(sim: Simulation,
     bought = rows.set_index(["customer_id", "month"]).index.isin(
         hit.set_index(["customer_id", "month"]).index)
     assert abs((~bought).mean() - rows["p_defect"].mean()) < 0.05
+
+
+def test_expected_spend_matches_realized_spend(sim: Simulation,
+                                               purchases: pd.DataFrame) -> None:
+    gt = sim.ground_truth
+    last_month = gt["month"].max() - pd.DateOffset(months=3)
+    rows = gt[gt["is_buyer"] & (gt["month"] <= last_month)]
+    pairs = rows[["customer_id", "month"]].merge(
+        purchases[["customer_id", "timestamp", "amount"]], on="customer_id")
+    inside = pairs[(pairs["timestamp"] >= pairs["month"])
+                   & (pairs["timestamp"] < pairs["month"] + pd.Timedelta(days=90))]
+    realized = (inside.groupby(["customer_id", "month"])["amount"].sum()
+                .reindex(pd.MultiIndex.from_frame(rows[["customer_id", "month"]]))
+                .fillna(0.0).to_numpy())
+    expected = rows["expected_spend"].to_numpy()
+    # Before discounts (a few percent of spend): a little above what was paid.
+    assert 0.95 < expected.mean() / realized.mean() < 1.15
+    assert np.corrcoef(expected, realized)[0, 1] > 0.8
+
+
+def test_true_responses_are_heterogeneous_and_leave_the_events_alone(
+        params: Params, sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    gt = sim.ground_truth.drop_duplicates("customer_id")
+    by_type = gt.groupby("response")["effect_protect"]
+    assert set(gt["response"]) == {"persuadable", "unmoved", "sleeping_dog"}
+    assert (by_type.min()["persuadable"] > 0 and by_type.max()["sleeping_dog"] < 0
+            and (gt.loc[gt["response"] == "unmoved", "effect_protect"] == 0).all())
+    assert 0.02 < (gt["response"] == "sleeping_dog").mean() < 0.15
+    # Drawn from a stream of their own: other responses, the same events.
+    monkeypatch.setattr(response, "_RESPONSE_STREAM", 12345)
+    other = _tiny(params)
+    pd.testing.assert_frame_equal(other.transactions, sim.transactions)
+    pd.testing.assert_frame_equal(other.interactions, sim.interactions)
+    assert (other.ground_truth["response"] != sim.ground_truth["response"]).any()
+    segment = sim.customers.set_index("customer_id")["segment"]
+    shares = (gt.assign(segment=segment.loc[gt["customer_id"]].to_numpy())
+              .groupby("segment")["response"].apply(lambda r: (r == "persuadable").mean()))
+    # The recorded segment is right 85% of the time: discount-driven buyers answer
+    # offers more often than wanderers.
+    assert shares["discount_driven"] > shares["wanderer"] + 0.2
 
 
 def test_refunds_follow_purchases(sim: Simulation, purchases: pd.DataFrame) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import os
 import re
 
@@ -40,7 +42,7 @@ def test_overrides_replace_dotted_keys():
     ("change", "message"),
     [
         (lambda t: t["features"].update(windwos_days=[30]),
-         r"features\.windwos_days: Extra inputs"),
+         r"features\.windwos_days: unknown key \(did you mean 'features\.windows_days'\?\)"),
         (lambda t: t["generate"].update(size="huge"), r"generate.size is 'huge'"),
         (lambda t: t["data"].update(satisfaction_range=[5, 1]), r"low < high"),
         (lambda t: t["data"].update(interaction_kinds=["Web Visit"]), r"lower-case identifiers"),
@@ -67,6 +69,122 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("generate: [unclosed", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def _project_bytes() -> bytes:
+    with open("params.yaml", "rb") as f:
+        return f.read()
+
+
+def _line_of(data: bytes, needle: bytes) -> int:
+    return data[: data.index(needle)].count(b"\n") + 1
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    # the file as a whole: one line naming it
+    (lambda d: b"", "{file}: the params file is empty (it holds no parameters)"),
+    (lambda d: b"# nothing set yet\n\n", "{file}: the params file is empty (it holds no "
+                                          "parameters)"),
+    (lambda d: b"- generate\n- data\n", "{file}: expected a mapping of stage names, got list"),
+    (lambda d: gzip.compress(d), "{file}: the params file is gzip-compressed, not YAML text; "
+                                 "decompress it"),
+    # the place in it, horizon_days's line written otherwise: line and column
+    ("  horizon_days: 90 # défaut ".encode("latin-1"),
+     "{file}, line {line}, column 23: the params file is not UTF-8 text (byte 0xe9); save it "
+     "as UTF-8"),
+    (b"  horizon_days: 90\n  horizon_days: 30 ",
+     "{file}, line {next}, column 3: not valid YAML: the key 'horizon_days' is given twice "
+     "(while reading a mapping started on line {line})"),
+    (b"  horizon_days: 90: 1 ", "{file}, line {line}, column 19: not valid YAML: mapping "
+                               "values are not allowed in this context"),
+    (b"\thorizon_days: 90 ", "{file}, line {line}, column 1: not valid YAML: found character "
+                             "that cannot start any token (while scanning for the next token)"),
+    (b"  horizon_days: \x00 ", "{file}, line {line}, column 17: not valid YAML: the control "
+                               "character U+0000 cannot be written in YAML"),
+    (b"  horizon_days: 2023-02-30 ", "{file}, line {line}, column 17: not valid YAML: "
+                                    "'2023-02-30' is not a date that exists (day is out of "
+                                    "range for month)"),
+], ids=["empty", "comments only", "a list", "gzip", "latin-1", "a key twice", "syntax", "a tab",
+        "a NUL byte", "an impossible date"])
+def test_a_file_that_cannot_be_read_is_named_on_one_line(tmp_path, damage, message):
+    data = _project_bytes()
+    line = _line_of(data, b"horizon_days: 90 ")
+    file = tmp_path / "params.yaml"
+    file.write_bytes(data.replace(b"  horizon_days: 90 ", damage) if isinstance(damage, bytes)
+                     else damage(data))
+
+    with pytest.raises(ConfigError) as raised:
+        load_params(file)
+
+    assert str(raised.value) == message.format(file=file, line=line, next=line + 1)
+
+
+def test_a_file_with_a_byte_order_mark_loads(tmp_path):
+    file = tmp_path / "params.yaml"
+    file.write_bytes(codecs.BOM_UTF8 + _project_bytes())
+    assert load_params(file) == load_params()
+
+
+def test_a_folder_is_not_a_params_file(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path}: the params file cannot be "
+                                                    f"read (Is a directory)")):
+        load_params(tmp_path)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("=5", "--set '': not a dotted key such as labels.horizon_days"),
+    ("labels..horizon_days=5", "--set 'labels..horizon_days': not a dotted key such as "
+                               "labels.horizon_days"),
+    ("labels.horizon_days=true", "--set labels.horizon_days: Input should be a valid integer, "
+                                 "got True"),
+    ("labels.horizon_dayz=30", "--set labels.horizon_dayz: unknown key (did you mean "
+                               "'labels.horizon_days'?), got 30"),
+    ("score.as_of=2024-02-30", "--set score.as_of: Input should be a date that exists, written "
+                               "YYYY-MM-DD (e.g. 2024-01-31), got '2024-02-30'"),
+    ("data.delimiter=;;", "--set data.delimiter must be one character, got ';;'"),
+])
+def test_an_override_is_named_as_one(override, message):
+    from pipeline.runner import params_from
+
+    with pytest.raises(ConfigError) as raised:
+        params_from(None, [override])
+    assert str(raised.value) == message
+
+
+def test_the_file_and_an_override_are_told_apart(tmp_path, tree):
+    tree["score"]["drift"]["bins"] = 1
+    file = _write(tmp_path, tree)
+    with pytest.raises(ConfigError) as raised:
+        load_params(file, overrides={"labels.horizon_days": 0})
+    assert str(raised.value).splitlines() == [
+        "--set labels.horizon_days: Input should be greater than 0, got 0",
+        f"{file}: score.drift.bins: Input should be greater than or equal to 2, got 1"]
+
+
+@pytest.mark.parametrize(("args", "params", "line"), [
+    (["-m", "pipeline.labels"], b"horizon_days: true ",
+     "configuration error: params.yaml: labels.horizon_days: Input should be a valid integer, "
+     "got True"),
+    (["-m", "pipeline.cli", "labels", "-S", "labels.horizon_days=true"], b"horizon_days: 90 ",
+     "configuration error: --set labels.horizon_days: Input should be a valid integer, got True"),
+    (["-m", "pipeline.labels"], "horizon_days: 90 # défaut ".encode("cp1252"),
+     "configuration error: params.yaml, line {line}, column 23: the params file is not UTF-8 "
+     "text (byte 0xe9); save it as UTF-8"),
+], ids=["python -m", "churn -S", "not UTF-8"])
+def test_the_stage_exits_3_with_one_line(tmp_path, args, params, line):
+    """The real process: exit code 3, one line on stderr, no traceback."""
+    import subprocess
+    import sys
+
+    data = _project_bytes()
+    (tmp_path / "params.yaml").write_bytes(data.replace(b"horizon_days: 90 ", params))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True,
+                            env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, check=False)
+
+    stderr = result.stderr.decode("utf-8").splitlines()
+    assert result.returncode == 3, stderr
+    assert stderr == [line.format(line=_line_of(data, b"horizon_days: 90 "))]
 
 
 def test_the_policy_in_params_is_the_documented_default():
@@ -114,48 +232,68 @@ def _set(path: str, value):
 
 SECTION_CASES = [
     # unknown keys: the closest known key, or the keys of the section
-    ("trian", {}, "trian: Extra inputs are not permitted (unknown key; did you mean 'train'?)"),
-    ("features.windwos_days", [30], "features.windwos_days: Extra inputs are not permitted "
-                                    "(unknown key; did you mean 'windows_days'?)"),
-    ("score.sinks.postgres.pasword", "x", "score.sinks.postgres.pasword: Extra inputs are not "
-                                          "permitted (unknown key; the keys here are url, schema, "
-                                          "table)"),
-    ("generate.sizes.tiny.customer", 10, "generate.sizes.tiny.customer: Extra inputs are not "
-                                         "permitted (unknown key; did you mean 'customers'?)"),
+    ("trian", {}, "trian: unknown key (did you mean 'train'?)"),
+    ("features.windwos_days", [30], "features.windwos_days: unknown key (did you mean "
+                                    "'features.windows_days'?), got [30]"),
+    ("score.sinks.postgres.pasword", "x", "score.sinks.postgres.pasword: unknown key (the keys "
+                                          "here are url, schema, table), got 'x'"),
+    ("generate.sizes.tiny.customer", 10, "generate.sizes.tiny.customer: unknown key (did you "
+                                         "mean 'generate.sizes.tiny.customers'?), got 10"),
     # wrong types: the value given
     ("features.trend_days", "ninety", "features.trend_days: Input should be a valid integer, "
-                                      "unable to parse string as an integer, got 'ninety'"),
-    ("validate.min_timestamp", "last year", "validate.min_timestamp: Input should be a valid "
-                                            "date or datetime, input is too short, got "
-                                            "'last year'"),
+                                      "got 'ninety'"),
+    ("features.trend_days", "90", "features.trend_days: Input should be a valid integer, "
+                                  "got '90'"),
+    ("labels.horizon_days", True, "labels.horizon_days: Input should be a valid integer, "
+                                  "got True"),
+    ("labels.horizon_days", 90.0, "labels.horizon_days: Input should be a valid integer, "
+                                  "got 90.0"),
+    ("score.sinks.parquet", 1, "score.sinks.parquet: Input should be a valid boolean, got 1"),
+    ("score.sinks.duckdb", "yes", "score.sinks.duckdb: Input should be a valid boolean, "
+                                  "got 'yes'"),
+    ("labels.validation_share", float("nan"), "labels.validation_share: Input should be a "
+                                              "finite number, got nan"),
+    ("score.sinks.lock_timeout_seconds", float("inf"), "score.sinks.lock_timeout_seconds: Input "
+                                                       "should be a finite number, got inf"),
+    ("validate.min_timestamp", "last year", "validate.min_timestamp: Input should be a date "
+                                            "that exists, written YYYY-MM-DD (e.g. 2024-01-31), "
+                                            "got 'last year'"),
+    ("score.as_of", 0, "score.as_of: Input should be a date that exists, written YYYY-MM-DD "
+                       "(e.g. 2024-01-31), got 0"),
+    ("score.as_of", "2024-02-30", "score.as_of: Input should be a date that exists, written "
+                                  "YYYY-MM-DD (e.g. 2024-01-31), got '2024-02-30'"),
+    ("data.satisfaction_range", [1, 3, 5], "data.satisfaction_range: Tuple should have at most "
+                                           "2 items after validation, not 3, got [1, 3, 5]"),
+    ("labels", 90, "labels: should be a section of keys (key: value lines), not a single value, "
+                   "got 90"),
     # generate
-    ("generate.size", "huge", "generate: generate.size is 'huge', which is not one of "
+    ("generate.size", "huge", "generate.size is 'huge', which is not one of "
                               "generate.sizes: ['cohort', 'default', 'small', 'tiny']"),
     ("generate.sizes.tiny.days", 10, "generate.sizes.tiny.days: Input should be greater than 60, "
                                      "got 10"),
     # data
     ("data.transactions", "", "data.transactions: String should have at least 1 character, "
                               "got ''"),
-    ("data.delimiter", '"', "data: data.delimiter cannot be a double quote or a line break, "
+    ("data.delimiter", '"', "data.delimiter cannot be a double quote or a line break, "
                             "got '\"'"),
-    ("data.delimiter", ";;", "data: data.delimiter must be one character, got ';;'"),
+    ("data.delimiter", ";;", "data.delimiter must be one character, got ';;'"),
     ("data.decimal", ";", "data.decimal: Input should be '.' or ',', got ';'"),
-    ("data.timestamp_format", "%d/%m %H:%M", "data: data.timestamp_format '%d/%m %H:%M' has no "
+    ("data.timestamp_format", "%d/%m %H:%M", "data.timestamp_format '%d/%m %H:%M' has no "
                                              "year (%Y or %y); e.g. '%d/%m/%Y %H:%M' or "
                                              "'%Y-%m-%dT%H:%M:%S%z'"),
-    ("data.timestamp_format", "%Y-%m-%q", "data: data.timestamp_format '%Y-%m-%q' is not a format "
+    ("data.timestamp_format", "%Y-%m-%q", "data.timestamp_format '%Y-%m-%q' is not a format "
                                           "DuckDB can parse (Failed to parse format specifier "
                                           "%Y-%m-%q: Unrecognized format for strftime/strptime: "
                                           "%q); e.g. '%d/%m/%Y %H:%M' or '%Y-%m-%dT%H:%M:%S%z'"),
-    ("data.satisfaction_range", [5, 1], "data: data.satisfaction_range must be [low, high] with "
+    ("data.satisfaction_range", [5, 1], "data.satisfaction_range must be [low, high] with "
                                         "low < high, got [5.0, 1.0]"),
     ("data.columns.transactions", {"amout": "total"},
-     "data.columns: data.columns.transactions.amout is not a column of the transactions contract "
+     "data.columns.transactions.amout is not a column of the transactions contract "
      "(did you mean 'amount'?); the keys are contract columns (customer_id, timestamp, amount, "
      "transaction_id, quantity, channel, category, discount), each mapped to the column's name "
      "in the file"),
     ("data.columns.interactions", {"kind": " "},
-     "data.columns: data.columns.interactions.kind is empty: give the column's name in the "
+     "data.columns.interactions.kind is empty: give the column's name in the "
      "file, or remove the key"),
     # validate
     ("validate.memory_limit", "lots", "validate.memory_limit: validate.memory_limit must be a "
@@ -207,9 +345,9 @@ SECTION_CASES = [
                                        "not above high (0.5)"),
     ("score.risk_bands.medium", True, "score.risk_bands.medium: Input should be a valid number, "
                                       "got True"),
-    ("score.value_tiers.cuts", [0.8, 0.5], "score.value_tiers: score.value_tiers.cuts must "
+    ("score.value_tiers.cuts", [0.8, 0.5], "score.value_tiers.cuts must "
                                            "increase strictly, got [0.8, 0.5]"),
-    ("score.value_tiers.cuts", [50, 80], "score.value_tiers: score.value_tiers.cuts are "
+    ("score.value_tiers.cuts", [50, 80], "score.value_tiers.cuts are "
                                          "population shares with method 'quantile' and must lie "
                                          "strictly between 0 and 1, got [50.0, 80.0]"),
     ("score.drift.bins", 1, "score.drift.bins: Input should be greater than or equal to 2, got 1"),
@@ -236,7 +374,7 @@ def test_each_section_names_the_key_and_the_problem_exactly(tmp_path, tree, key,
     with pytest.raises(ConfigError) as raised:
         load_params(file)
 
-    assert str(raised.value) == f"{file}: invalid parameters:\n  {line}"
+    assert str(raised.value) == f"{file}: {line}"
 
 
 def test_every_section_has_a_case():
@@ -253,9 +391,9 @@ def test_several_problems_are_listed_together(tmp_path, tree):
     with pytest.raises(ConfigError) as raised:
         load_params(file)
 
-    assert str(raised.value).splitlines()[1:] == [
-        "  labels.horizon_days: Input should be greater than 0, got 0",
-        "  score.drift.bins: Input should be greater than or equal to 2, got 1"]
+    assert str(raised.value).splitlines() == [
+        f"{file}: labels.horizon_days: Input should be greater than 0, got 0",
+        f"{file}: score.drift.bins: Input should be greater than or equal to 2, got 1"]
 
 
 def test_an_override_below_a_value_is_refused():

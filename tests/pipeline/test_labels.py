@@ -161,7 +161,8 @@ def test_too_short_data_is_a_config_error(tiny):
     ({"stages.dormant_after_days": 400}, r"dormant_after_days \(400\) must be below"),
     ({"stages.at_risk_gap_factor": 0.5}, r"stages\.at_risk_gap_factor"),
     ({"stages.core_min_purchases": 1}, r"stages\.core_min_purchases"),
-    ({"stages.lost_days": 3}, r"stages\.lost_days: Extra inputs"),
+    ({"stages.lost_days": 3}, r"stages\.lost_days: unknown key \(did you mean "
+                               r"'stages\.lost_after_days'\?\)"),
     ({"labels.train_cutoffs": ["2023-01-01"]}, r"missing: \['labels\.validation_cutoffs', "
                                                r"'labels\.test_cutoffs'\]"),
     ({"labels.n_test": 0}, r"labels\.n_test"),
@@ -175,3 +176,66 @@ def test_params_build_the_rules():
     params = load_params(overrides={"stages.lost_after_days": 500})
     rules = labels_stage.stage_rules(params)
     assert rules.lost_after_days == 500 and rules.dormant_after_days == 120
+
+
+def test_a_sparse_log_whose_splits_hold_too_few_of_an_outcome_is_refused(tmp_path):
+    """Twenty customers: validate and the features pass, but the validation and test
+    splits hold a handful of labelled rows; the stage stops naming the settings, writes
+    nothing, and the training (which would fail to calibrate) is never reached."""
+    paths = Paths(tmp_path)
+    params = _tiny_params(paths, **{"generate.sizes.tiny.customers": 20})
+    generate.main(params, paths)
+    validate.main(params, paths)
+
+    with pytest.raises(ConfigError, match=(
+            r"^labels \(automatic split\): the validation split holds \d+ labelled rows, .*: "
+            r"the defection model needs at least 20 labelled rows of each outcome \(defected, "
+            r"retained\) in every split to train, validate and test; try a larger "
+            r"labels\.n_validation \(or 0: labels\.validation_share of the customers validate "
+            r"on the training cutoffs\), .*labels\.horizon_days .*, or a longer history$")):
+        labels_stage.main(params, paths)
+    assert not paths.labels.exists() and not paths.labels_report.exists()
+
+
+def _plan_labels(validation: tuple[int, int]) -> pd.DataFrame:
+    """Labels with 30 rows of each outcome in training and test, ``validation`` =
+    (defected, retained) rows in validation."""
+    rows = [("train", True)] * 30 + [("train", False)] * 30 + [("test", True)] * 30 \
+        + [("test", False)] * 30 + [("validation", True)] * validation[0] \
+        + [("validation", False)] * validation[1]
+    return pd.DataFrame({"split": [s for s, _ in rows],
+                         "defected": pd.array([d for _, d in rows], dtype="boolean")})
+
+
+@pytest.mark.parametrize(("overrides", "validation", "advice"), [
+    ({}, (14, 0), "the validation split holds 14 labelled rows, all defected: .*; try a larger "
+                  r"labels\.n_validation .*, a longer labels\.horizon_days \(fewer buyers defect "
+                  r"within it\)"),
+    ({}, (2, 50), r"50 retained: .*; try a larger labels\.n_validation .*, a shorter "
+                  r"labels\.horizon_days \(more buyers defect within it\)"),
+    ({"labels.train_cutoffs": ["2023-03-01"], "labels.validation_cutoffs": ["2023-06-01"],
+      "labels.test_cutoffs": ["2024-01-01"]}, (14, 0),
+     r"^labels\.train_cutoffs / validation_cutoffs / test_cutoffs: .*; try more dates in "
+     r"labels\.validation_cutoffs, "),
+    ({"labels.train_cutoffs": ["2023-03-01"], "labels.validation_cutoffs": [],
+      "labels.test_cutoffs": ["2024-01-01"]}, (14, 0),
+     r"; try a larger labels\.validation_share, "),
+])
+def test_the_refusal_names_the_settings_of_the_plan(overrides, validation, advice):
+    from models.split_plan import SplitPlan
+
+    params = load_params(overrides=overrides)
+    share = params.labels.validation_share if overrides.get("labels.validation_cutoffs") == [] \
+        else None
+    plan = SplitPlan(train=[D(2023, 3, 1)], validation=[] if share else [D(2023, 6, 1)],
+                     test=[D(2024, 1, 1)], horizon_days=90, validation_share=share)
+    with pytest.raises(ConfigError, match=advice):
+        labels_stage._refuse_thin_splits(_plan_labels(validation), params, plan)
+
+
+def test_a_plan_with_enough_of_each_outcome_passes():
+    from models.split_plan import SplitPlan
+
+    plan = SplitPlan(train=[D(2023, 3, 1)], validation=[D(2023, 6, 1)], test=[D(2024, 1, 1)],
+                     horizon_days=90)
+    assert labels_stage._refuse_thin_splits(_plan_labels((20, 20)), load_params(), plan) is None

@@ -7,10 +7,13 @@ default changed on one side only (the declaration or the file) fails here.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import types
 from collections.abc import Iterator, Mapping
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 import pytest
 import yaml
 from pydantic import BaseModel
@@ -131,3 +134,231 @@ def test_a_yaml_boolean_is_not_a_number(key, value, message):
 
     with pytest.raises(ConfigError, match=message):
         load_params(overrides={key: value})
+
+
+# --------------------------------------------------------------------------
+# Every key of the declaration: a wrong type and an out-of-range value each,
+# generated from the declaration, through the real reading path
+# --------------------------------------------------------------------------
+
+#: Values of every YAML kind; a key's wrong types are the first three its declared type
+#: does not accept. The order puts first what a lax reader would take: the YAML boolean
+#: for a number (``horizon_days: true`` is not one day), 0 for a boolean or a date (not
+#: the epoch), text for a number or a boolean.
+POOL: tuple[Any, ...] = (True, 0, "7", "yes", 7.5, "text", [7], {"k": 7})
+
+
+def _plain(annotation: Any) -> Any:
+    """The declared type without ``Annotated[...]`` and ``| None``."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(
+                annotation) and len(get_args(annotation)) == 2:
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        else:
+            return annotation
+
+
+def _metadata(field: FieldInfo) -> list[Any]:
+    """The constraints of a field: its own and those of ``Annotated`` types it names."""
+    found, stack = list(field.metadata), [field.annotation]
+    while stack:
+        annotation = stack.pop()
+        if get_origin(annotation) is Annotated:
+            found.extend(get_args(annotation)[1:])
+            stack.append(get_args(annotation)[0])
+        elif get_origin(annotation) in (Union, types.UnionType):
+            stack.extend(get_args(annotation))
+    return found
+
+
+def _accepts(kind: Any, value: Any) -> bool:
+    """Whether a YAML value is of the declared type, as the contract states it: a
+    boolean is no number, an integer no boolean, a date a date or ``YYYY-MM-DD`` text."""
+    kind = _plain(kind)
+    origin, args = get_origin(kind), get_args(kind)
+    if value is None:
+        return False
+    if origin in (Union, types.UnionType):
+        return any(_accepts(a, value) for a in args if a is not type(None))
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is list or origin is tuple:
+        items = args[:1] if origin is list or args[-1] is Ellipsis else args
+        return isinstance(value, list) and all(
+            _accepts(items[0] if len(items) == 1 else kind_, v)
+            for kind_, v in zip(items * len(value) if len(items) == 1 else items, value,
+                                strict=False))
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _accepts(args[0], k) and _accepts(args[1], v) for k, v in value.items())
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return isinstance(value, dict)
+    if kind is bool:
+        return type(value) is bool
+    if kind is int:
+        return type(value) is int
+    if kind is float:
+        return type(value) in (int, float)
+    if kind is str:
+        return type(value) is str
+    if kind is dt.date:
+        return isinstance(value, dt.date) or (
+            isinstance(value, str) and bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)))
+    raise AssertionError(f"the walk does not know the declared type {kind!r}: teach _accepts")
+
+
+def _beyond(field: FieldInfo) -> Iterator[Any]:
+    """Values just outside the declared range: each bound, each length limit, the
+    choices of a Literal, and no float is NaN or infinite."""
+    kind = _plain(field.annotation)
+    number = float if kind is float else int
+    for rule in _metadata(field):
+        if isinstance(rule, annotated_types.Gt):
+            yield number(rule.gt)
+        elif isinstance(rule, annotated_types.Ge):
+            yield number(rule.ge) - 1
+        elif isinstance(rule, annotated_types.Lt):
+            yield number(rule.lt)
+        elif isinstance(rule, annotated_types.Le):
+            yield number(rule.le) + 1
+        elif isinstance(rule, annotated_types.MinLen) and rule.min_length > 0:
+            yield "" if kind is str else []
+        elif isinstance(rule, annotated_types.MaxLen):
+            yield "x" * (rule.max_length + 1) if kind is str else [None] * (rule.max_length + 1)
+    if get_origin(kind) is Literal:
+        yield "not-one-of-" + "-".join(str(a) for a in get_args(kind))
+    if kind is float:
+        yield from (float("nan"), float("inf"), float("-inf"))
+
+
+def _section_of(annotation: Any) -> tuple[str, type[BaseModel]] | None:
+    """``("model", M)``, ``("dict", M)`` or ``("list", M)`` for a field holding a section,
+    a mapping of names to sections or a list of sections; None otherwise."""
+    kind = _plain(annotation)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return "model", kind
+    if get_origin(kind) in (dict, list):
+        item = _plain(get_args(kind)[-1])
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return get_origin(kind).__name__, item
+    return None
+
+
+Path_ = tuple[str | int, ...]
+
+
+def _walk(model: type[BaseModel], node: Any,
+          path: Path_ = ()) -> Iterator[tuple[Path_, FieldInfo, type[BaseModel]]]:
+    """Every key of the declaration (sections included) with its field and the section
+    declaring it; mappings of sections are entered at the file's first name, lists of
+    sections at their first item."""
+    node = node if isinstance(node, Mapping) else {}
+    for key, (_, field) in _fields(model).items():
+        yield (*path, key), field, model
+        held, sub = _section_of(field.annotation), node.get(key)
+        if held is None:
+            continue
+        how, section = held
+        if how == "model":
+            yield from _walk(section, sub, (*path, key))
+        elif how == "dict" and isinstance(sub, Mapping) and sub:
+            name = next(iter(sub))
+            yield from _walk(section, sub[name], (*path, key, name))
+        elif how == "list" and isinstance(sub, list) and sub:
+            yield from _walk(section, sub[0], (*path, key, 0))
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _generated_cases() -> list[tuple[str, Path_, Any, str]]:
+    """(what, path, value, text the message must hold) for every key of the declaration."""
+    tree = yaml.safe_load((ROOT / PARAMS_FILE).read_text(encoding="utf-8"))
+    cases = []
+    for path, field, _ in _walk(Params, tree):
+        key = _dotted(path)
+        wrong = [v for v in POOL if not _accepts(field.annotation, v)]
+        assert wrong, f"{key}: no value of the pool is of another type"
+        cases += [("wrong type", path, value, key) for value in wrong[:3]]
+        cases += [("out of range", path, value, key) for value in _beyond(field)]
+        misspelt = (*path[:-1], f"{path[-1]}z")
+        cases.append(("unknown key", misspelt, 7, f"{_dotted(misspelt)}: unknown key (did you "
+                                                  f"mean '{key}'?)"))
+    return cases
+
+
+GENERATED = _generated_cases()
+
+
+def _put(tree: dict[str, Any], path: Path_, value: Any) -> None:
+    node: Any = tree
+    for part in path[:-1]:
+        node = node[part] if isinstance(part, int) else node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def _exit_code(error: BaseException) -> int:
+    from pipeline.errors import EXIT_BUG, EXPECTED
+
+    return next((code for kinds, _, code in EXPECTED if isinstance(error, kinds)), EXIT_BUG)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("generated") / "params.yaml"
+
+
+@pytest.mark.parametrize(("what", "path", "value", "named"), GENERATED,
+                         ids=[f"{w}:{_dotted(p)}={v!r}" for w, p, v, _ in GENERATED])
+def test_every_key_refuses_a_wrong_type_and_an_out_of_range_value(tree, scratch, what, path,
+                                                                  value, named):
+    import copy
+
+    from pipeline.errors import EXIT_CONFIG, ConfigError
+
+    changed = copy.deepcopy(tree)
+    _put(changed, path, value)
+    scratch.write_text(yaml.dump(changed, Dumper=yaml.CSafeDumper, allow_unicode=True),
+                       encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_params(scratch)
+
+    assert _exit_code(raised.value) == EXIT_CONFIG
+    lines = str(raised.value).splitlines()
+    assert all(line.startswith(f"{scratch}: ") for line in lines), lines
+    assert any(named in line for line in lines), lines
+
+
+def _text(value: Any) -> str:
+    """A value as it is written after ``-S key=``: YAML flow text."""
+    return yaml.safe_dump([value], default_flow_style=True).strip()[1:-1]
+
+
+def _override_cases() -> list[tuple[Path_, Any, str]]:
+    """The first wrong type and the misspelling of every key that ``-S`` can reach (not
+    the keys of a list item)."""
+    first: dict[tuple[str, Path_], tuple[Path_, Any, str]] = {}
+    for what, path, value, named in GENERATED:
+        if what != "out of range" and not any(isinstance(p, int) for p in path):
+            first.setdefault((what, path), (path, value, named))
+    return list(first.values())
+
+
+OVERRIDES = _override_cases()
+
+
+@pytest.mark.parametrize(("path", "value", "named"), OVERRIDES,
+                         ids=[f"-S {_dotted(p)}={_text(v)}" for p, v, _ in OVERRIDES])
+def test_every_key_refuses_a_wrong_type_given_with_set(path, value, named):
+    from pipeline.errors import ConfigError
+    from pipeline.runner import params_from
+
+    with pytest.raises(ConfigError) as raised:
+        params_from(None, [f"{_dotted(path)}={_text(value)}"])
+
+    lines = str(raised.value).splitlines()
+    assert any(line.startswith(f"--set {named}") for line in lines), lines

@@ -16,6 +16,14 @@ from typer.testing import CliRunner
 
 from features.schema import CUSTOMER_SCORES
 from features.spec import feature_table
+from models.contacts import PLAN_COLUMNS, Budget, apply_budget
+from models.economics import (
+    BUDGET,
+    NET_VALUE,
+    NO_SPEND_PAYS,
+    SPEND_ACTIONS,
+    STAGE_ALLOWS_NO_SPEND,
+)
 from models.feature_schema import SchemaMismatchError
 from models.policy_rules import ACTIONS
 from models.risk import RISK_LABELS
@@ -23,6 +31,8 @@ from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
 from models.stages import STAGES
 from models.value_tiers import VALUE_TIERS
 from pipeline import cli, errors, score
+from pipeline.model_source import LoadedModel
+from pipeline.scoring import apply_contacts, score_features
 from pipeline.tracking import scoring_example
 from pipeline.wiring.features import feature_spec
 
@@ -92,8 +102,20 @@ def test_every_customer_gets_one_complete_row(scored):
     assert set(buyers["risk_label"]) <= set(RISK_LABELS)
     np.testing.assert_allclose(buyers["value_at_risk"],
                                buyers["p_defect"] * buyers["predicted_value"])
-    rules = {r.name for r in params.score.policy}
-    assert set(rows["action_rule"]) <= rules
+    assert set(rows["action_rule"]) <= {NET_VALUE, NO_SPEND_PAYS, STAGE_ALLOWS_NO_SPEND, BUDGET}
+    # The contacts: within the budget, ranked 1..k, the actions that spend; no spend costs 0.
+    contacts = rows[rows["contact_rank"].notna()]
+    assert 0 < len(contacts) <= params.score.budget.contacts
+    assert sorted(contacts["contact_rank"]) == list(range(1, len(contacts) + 1))
+    assert set(contacts["action"]) <= set(SPEND_ACTIONS)
+    assert (contacts["expected_net_value"] > 0).all()
+    rest = rows[rows["contact_rank"].isna()]
+    assert set(rest["action"]) <= {"harvest", "end"}
+    assert (rest[["expected_net_value", "action_cost"]] == 0).all().all()
+    assert summary["contacts"]["contacts"] == len(contacts)
+    assert summary["contacts"]["expected_cost"] == pytest.approx(
+        contacts["action_cost"].sum(), abs=0.01)
+    assert summary["contacts"]["effects"].startswith("assumed")
     # Every buyer whose risk is above the base rate has at least one reason.
     risky = buyers[buyers["risk_label"].isin(["high", "critical"])]
     assert len(risky) and risky["reason_1"].notna().all()
@@ -140,14 +162,18 @@ def test_registered_pyfunc_gives_the_rows_of_in_process_scoring(scored):
     frame = _features_as_of(params, paths, as_of)[spec_columns]
     model = mlflow.pyfunc.load_model(f"models:/{params.train.registered_model}@champion")
     served = model.predict(scoring_example(frame, model.metadata.get_input_schema()))
-    direct = Scorer.load(paths.scorer).score(frame)
+    scorer = Scorer.load(paths.scorer)
+    direct = scorer.score(frame)
     written = read_parquet_scores(paths)
     written = written[pd.to_datetime(written["as_of"]).dt.date == as_of]
     written = written.set_index("customer_id").loc[direct["customer_id"]].reset_index()
     assert list(served.columns) == list(SCORE_COLUMNS)
-    for other in (served, written):
+    # The batch job applies the budget over the population after scoring each row.
+    budgeted, _ = apply_budget(direct[list(PLAN_COLUMNS)], scorer.decisions.policy,
+                               params.score.budget)
+    for other, want in ((served, direct), (written, direct.assign(**budgeted))):
         for column in SCORE_COLUMNS:
-            left, right = direct[column], other[column]
+            left, right = want[column], other[column]
             if column == "as_of":
                 assert (pd.to_datetime(left) == pd.to_datetime(right)).all()
             elif pd.api.types.is_float_dtype(left):
@@ -178,6 +204,36 @@ def test_scoring_in_pieces_gives_the_same_rows_as_at_once(scored):
     pieces = pd.concat([scorer.score(frame.iloc[i:i + 37]) for i in range(0, len(frame), 37)],
                        ignore_index=True)
     pd.testing.assert_frame_equal(whole, pieces)
+
+
+def test_chunked_scoring_gives_the_contacts_of_whole_table_scoring(scored, tmp_path):
+    params, paths, summary = scored
+    scorer = Scorer.load(paths.scorer)
+    frame = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+    frame = frame[list(scorer.feature_schema)]
+    whole = scorer.score(frame)
+    budget = Budget(contacts=int((whole["action"].isin(SPEND_ACTIONS)).sum() // 3))
+    want, _ = apply_budget(whole[list(PLAN_COLUMNS)], scorer.decisions.policy, budget)
+    assert (want["action_rule"] == BUDGET).sum() > 0  # the budget binds
+    want = whole.assign(**want).set_index("customer_id")
+    # Shuffled into parts, scored in chunks of 100 and spooled: the same contacts.
+    parts = []
+    for i, rows in enumerate(np.array_split(frame.sample(frac=1, random_state=1), 3)):
+        parts.append(tmp_path / f"part-{i}.parquet")
+        rows.to_parquet(parts[-1])
+    model = LoadedModel(scorer=scorer, uri="test", name="test", version="1", run_id=None)
+    spooled, _ = score_features(model, parts, chunk_rows=100, scored_at=dt.datetime(2024, 1, 1),
+                                threshold=0.2, spool=tmp_path)
+    spooled, contacts = apply_contacts(spooled, scorer.decisions.policy, budget)
+    got = pd.read_parquet(spooled.files()).set_index("customer_id").loc[want.index]
+    for column in ("action", "action_rule", "contact_rank"):
+        assert plain(got[column]) == plain(want[column]), column
+    np.testing.assert_allclose(got["expected_net_value"], want["expected_net_value"])
+    assert contacts["contacts"] == budget.contacts
+    groups = spooled.groups()
+    assert groups.groupby("action")["customers"].sum().to_dict() == (
+        want["action"].value_counts().to_dict())
+    spooled.close()
 
 
 def test_a_scorer_refuses_features_of_another_schema(scored):

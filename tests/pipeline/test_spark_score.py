@@ -37,6 +37,7 @@ from tests.spark_session import spark  # noqa: F401  (the fixture)
 #: feature values gives the same bits; the tolerance guards the test's meaning only.
 RTOL = 1e-12
 AS_OF = dt.date(2024, 12, 1)
+BUDGET_CONTACTS = 40
 
 
 def project_copy(trained_project, root: Path) -> Paths:
@@ -66,9 +67,12 @@ def both_engines(trained_project, spark, tmp_path_factory):  # noqa: F811
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         for engine in ("duckdb", "spark"):
             paths = project_copy(trained_project, tmp_path_factory.mktemp(f"score-{engine}"))
+            # A budget that binds: the contacts are chosen over the whole population,
+            # whatever the partitions.
+            budget = params.score.budget.model_copy(update={"contacts": BUDGET_CONTACTS})
             engine_params = params.model_copy(update={
                 "features": params.features.model_copy(update={"engine": engine}),
-                "score": params.score.model_copy(update={"as_of": AS_OF})})
+                "score": params.score.model_copy(update={"as_of": AS_OF, "budget": budget})})
             runs[engine] = (paths, score.main(engine_params, paths))
     return runs
 
@@ -97,8 +101,10 @@ def test_spark_scoring_writes_the_rows_of_the_batch_job(both_engines):
 @pytest.mark.slow
 def test_spark_scoring_summary_and_drift_are_those_of_the_batch_job(both_engines):
     (_, want), (got_paths, got) = both_engines["duckdb"], both_engines["spark"]
-    for key in ("as_of", "customers", "by_stage", "by_risk", "by_action", "published"):
+    for key in ("as_of", "customers", "by_stage", "by_risk", "by_action", "published",
+                "contacts"):
         assert got[key] == want[key], key
+    assert want["contacts"]["contacts"] == BUDGET_CONTACTS < want["contacts"]["candidates"]
     assert got["customers"] > 1000
     assert got["value_at_risk"] == pytest.approx(want["value_at_risk"], abs=0.011)
     assert [(r["stage"], r["action"], r["customers"]) for r in got["stage_x_action"]] == [

@@ -25,8 +25,12 @@ def project(trained_project, monkeypatch):
 
 def test_models_and_reports_are_written(project):
     params, paths, summary, metrics, _ = project
-    for name in ("defection", "defection_rfm", "transition", "value"):
+    boosters = ["defection_rfm", "transition", "value"]
+    if load_fitted(paths.models)["defection_choice"].booster_weight:
+        boosters.append("defection")
+    for name in boosters:
         assert (paths.models / f"{name}.txt").exists()
+    assert summary["defection_choice"]["chosen"] == summary["defection"]["candidate"]
     assert summary["calibration"]["method"] in ("isotonic", "sigmoid")
     saved = json.loads(paths.evaluation.read_text())
     assert saved["defection"]["model"]["roc_auc"] == metrics["defection"]["model"]["roc_auc"]
@@ -117,7 +121,9 @@ def test_the_models_that_score_have_seen_the_latest_cutoff(project):
     assert refit["rows"] == len(frame)
     assert refit["calibration"]["cutoff"] == refit["cutoffs"][-1]
     held_out, deployed = load_fitted(paths.models), load_fitted(paths.deployed_models)
-    assert deployed["defection"].best_iteration == held_out["defection"].best_iteration
+    assert deployed["defection_choice"] == held_out["defection_choice"]
+    if held_out["defection"] is not None:
+        assert deployed["defection"].best_iteration == held_out["defection"].best_iteration
     # The refitted booster learnt from the test rows: it fits them better (in sample)
     # than the one that never saw them, and it scores differently.
     buyers = test[test["defected"].notna()].reset_index(drop=True)

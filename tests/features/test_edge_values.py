@@ -1,0 +1,110 @@
+"""Values at the edges of what a field can hold, and values that cannot be real.
+
+Dates at the ends of the calendar, dates that do not exist, local times that
+daylight saving skips or repeats, numbers a parser reads but no ledger holds,
+ids that differ only by invisible characters, case or width. Each has one
+documented outcome (README, "Validation").
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.validation import Checks, TextFormat
+from tests.features.test_validation import CHECKS, GOOD_TX, TX_HEADER, validate
+
+
+@pytest.mark.parametrize(("value", "rule"), [
+    ("0001-01-01", "timestamp_too_old"),
+    ("1989-12-31T23:59:59Z", "timestamp_too_old"),
+    ("9999-12-31 23:59:59", "timestamp_in_future"),
+    ("2023-02-29", "timestamp_unparseable"),
+    ("2023-02-30", "timestamp_unparseable"),
+    ("0000-00-00", "timestamp_unparseable"),
+    ("2024-13-01", "timestamp_unparseable"),
+    ("2024-01-01T24:00:01", "timestamp_unparseable"),
+    ("10000-01-01", "timestamp_unparseable"),
+])
+def test_dates_that_cannot_be_an_event(tmp_path, value, rule):
+    run = validate(tmp_path, f"{GOOD_TX}C3,{value},1\n")
+
+    assert run.one_quarantined()["rule"] == rule
+
+
+def test_a_leap_day_is_a_day(tmp_path):
+    run = validate(tmp_path, f"{TX_HEADER}\nC1,2024-02-29,1\nC1,2000-02-29T23:59:59,1\n")
+
+    assert sorted(run.clean()["timestamp"]) == [pd.Timestamp("2000-02-29 23:59:59"),
+                                                pd.Timestamp("2024-02-29")]
+
+
+def test_local_times_that_daylight_saving_skips_or_repeats(tmp_path):
+    # Europe/Paris: 02:00-03:00 does not exist on 2024-03-31 and happens twice on
+    # 2024-10-27. A skipped time is read with the offset before the change (02:30 is
+    # 01:30 UTC, as 03:30 summer time); a repeated one as its second occurrence,
+    # in standard time (02:30 is 01:30 UTC). An explicit offset always wins.
+    content = (f"{TX_HEADER}\n"
+               "C1,2024-03-31 01:59:59,1\nC2,2024-03-31 02:30:00,1\nC3,2024-03-31 03:00:00,1\n"
+               "C4,2024-10-27 01:59:59,1\nC5,2024-10-27 02:30:00,1\nC6,2024-10-27 03:00:00,1\n"
+               "C7,2024-10-27T02:30:00+02:00,1\n")
+    run = validate(tmp_path, content, text=TextFormat(timezone="Europe/Paris"))
+
+    got = run.clean().set_index("customer_id")["timestamp"].astype(str).to_dict()
+    assert got == {"C1": "2024-03-31 00:59:59", "C2": "2024-03-31 01:30:00",
+                   "C3": "2024-03-31 01:00:00", "C4": "2024-10-26 23:59:59",
+                   "C5": "2024-10-27 01:30:00", "C6": "2024-10-27 02:00:00",
+                   "C7": "2024-10-27 00:30:00"}
+
+
+@pytest.mark.parametrize(("value", "rule"), [
+    ("1e309", "amount_unparseable"), ("-1e309", "amount_unparseable"),
+    ("inf", "amount_unparseable"), ("-Infinity", "amount_unparseable"),
+    ("nan", "amount_unparseable"), ("NaN", "amount_unparseable"),
+    ("0x1F", "amount_unparseable"), ("1_000", "amount_unparseable"),
+    ("1e308", "amount_out_of_range"), ("-1e26", "amount_out_of_range"),
+    ("1000000.01", "amount_out_of_range"),
+])
+def test_amounts_no_ledger_holds_are_quarantined(tmp_path, value, rule):
+    run = validate(tmp_path, f"{GOOD_TX}C3,2024-01-03,{value}\n")
+
+    assert run.one_quarantined()["rule"] == rule
+
+
+def test_the_plausible_ranges_are_inclusive_and_configurable(tmp_path):
+    content = (f"{TX_HEADER},quantity,discount\n"
+               "C1,2024-01-02,1000000,1000000,1000000\nC1,2024-01-02,-1000000,-3,-2\n"
+               "C1,2024-01-03,5e6,1,0\n")
+    run = validate(tmp_path, content)
+    assert sorted(run.clean()["amount"]) == [-1_000_000.0, 1_000_000.0]
+    assert run.one_quarantined()["rule"] == "amount_out_of_range"
+
+    checks = Checks(interaction_kinds=CHECKS.interaction_kinds,
+                    amount_range=(-1e7, 1e7), quantity_range=(1.0, 10.0))
+    run = validate(tmp_path, content, checks=checks)
+    q = run.quarantine().set_index("source_line")
+    assert q["rule"].to_dict() == {2: "quantity_out_of_range"}
+    assert "validate.quantity_range [1, 10]" in q.loc[2, "reason"]
+
+
+def test_ids_differ_by_case_and_width_but_not_by_invisible_characters(tmp_path):
+    # Ids are text: trimmed, in Unicode NFC, without zero-width characters; case and
+    # width are kept (C1, c1 and the full-width Ｃ１ are three customers).
+    content = (f"{TX_HEADER}\nC1,2024-01-02,1\nc1,2024-01-02,1\n\uff23\uff11,2024-01-02,1\n"
+               "\u200bC1\u200d,2024-01-03,1\nC\u00ad1,2024-01-04,1\n\ufeffC1,2024-01-05,1\n")
+    run = validate(tmp_path, content)
+
+    ids = run.clean()["customer_id"].value_counts().to_dict()
+    assert ids == {"C1": 4, "c1": 1, "\uff23\uff11": 1}
+    assert run.report["tables"]["transactions"]["ids_cleaned"] == 2
+
+
+def test_optional_numbers_that_are_not_finite_are_nulled_and_counted(tmp_path):
+    content = (f"{TX_HEADER},quantity,discount\n"
+               "C1,2024-01-02,1,inf,nan\nC1,2024-01-02,2,1e309,\n")
+    run = validate(tmp_path, content)
+
+    clean = run.clean()
+    assert clean["quantity"].isna().all() and clean["discount"].isna().all()
+    assert run.report["tables"]["transactions"]["optional_values_nulled"] == {
+        "quantity": 2, "discount": 1}
