@@ -181,7 +181,7 @@ def test_training_run_is_on_the_server_with_its_datasets(team):
     assert "test_defection_roc_auc" in run.data.metrics  # evaluate continued the run
     assert [f.path for f in client.list_artifacts(run.info.run_id, "model_files")]
     # Uploaded through the server, into its artifact destination.
-    assert any(p.name == "defection.txt" for p in team.server.artifacts.rglob("*"))
+    assert any(p.name == "transition.txt" for p in team.server.artifacts.rglob("*"))
 
 
 def test_registered_version_has_champion_and_challenger(team):

@@ -43,7 +43,8 @@ def _run(paths: Paths, size: str, tmp_path, **overrides) -> dict:
     report = labels_stage.main(params, out)
     frame = datasets.load_training_frame(out)  # every labelled row has its features
     fitted, _ = train.fit(frame, params)
-    assert fitted["defection"].best_iteration >= 1
+    assert fitted["transition"].best_iteration >= 1
+    assert fitted["defection_choice"].candidate in params.train.defection_candidates
     return report["plan"]
 
 

@@ -218,9 +218,10 @@ def test_chunked_scoring_gives_the_contacts_of_whole_table_scoring(scored, tmp_p
     want = whole.assign(**want).set_index("customer_id")
     # Shuffled into parts, scored in chunks of 100 and spooled: the same contacts.
     parts = []
-    for i, rows in enumerate(np.array_split(frame.sample(frac=1, random_state=1), 3)):
+    shuffled = frame.sample(frac=1, random_state=1)
+    for i, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
         parts.append(tmp_path / f"part-{i}.parquet")
-        rows.to_parquet(parts[-1])
+        shuffled.iloc[rows].to_parquet(parts[-1])
     model = LoadedModel(scorer=scorer, uri="test", name="test", version="1", run_id=None)
     spooled, _ = score_features(model, parts, chunk_rows=100, scored_at=dt.datetime(2024, 1, 1),
                                 threshold=0.2, spool=tmp_path)
