@@ -26,7 +26,8 @@ def test_repro_writes_every_output(repo):
     for path in ("data/raw/demo/transactions.csv", "data/truth/ground_truth.parquet",
                  "data/clean/transactions.parquet", "data/clean/quarantine.parquet",
                  "reports/validation.json", "reports/features.json", "data/labels/labels.parquet",
-                 "data/models/defection_choice.json", "reports/metrics.json", "reports/plots/roc.csv",
+                 "data/models/defection_choice.json", "reports/metrics.json",
+                 "reports/plots/roc.csv",
                  "reports/promotion.json", "mlflow.db", "reports/training_report.html",
                  "data/scores.duckdb", "reports/score.json", "reports/scoring_report.html"):
         assert (repo / path).exists(), path
