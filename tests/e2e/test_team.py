@@ -309,8 +309,11 @@ class Clones:
 
 
 def digests(folder: Path) -> dict[str, str]:
+    """Digests of the files under ``folder``, without the stage locks (``data/.locks``:
+    the state of the runs on one machine, not an output)."""
     return {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".locks" not in p.relative_to(folder).parts}
 
 
 @pytest.fixture(scope="module")

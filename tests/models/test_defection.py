@@ -133,3 +133,29 @@ def test_grouped_contributions_of_the_logistic_part_add_up():
     assert list(sums.columns) == ["overdue", "frequency", "tenure", "purchase_pattern",
                                   BIAS_COLUMN]
     np.testing.assert_allclose(sums.sum(axis=1), model.decision_function(rows), atol=1e-12)
+
+
+def _labelled(cutoffs: list[str], customers: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"customer_id": f"c{i}", "cutoff": pd.Timestamp(c),
+                          "defected": bool(rng.random() < 0.5)}
+                         for c in cutoffs for i in range(customers)])
+
+
+def test_the_choice_is_out_of_time_when_validation_shares_the_training_cutoffs():
+    from models.train import _out_of_time
+
+    cutoffs = [str(d.date()) for d in pd.date_range("2024-01-01", periods=6, freq="28D")]
+    tr, st, cb = (_labelled(cutoffs, 200, seed) for seed in (0, 1, 2))
+    fit, stop, rows = _out_of_time(tr, st, cb, horizon_days=56)
+    latest = pd.Timestamp(cutoffs[-1])
+    assert (rows["cutoff"] == latest).all() and len(rows) == 200
+    # Only the windows [c, c + 56) that end by the latest cutoff are fitted on.
+    assert (fit["cutoff"] + pd.Timedelta(days=56) <= latest).all()
+    assert sorted(fit["cutoff"].unique()) == [pd.Timestamp(c) for c in cutoffs[:4]]
+    assert (stop["cutoff"] + pd.Timedelta(days=56) <= latest).all()
+    # No window ends by the latest cutoff: no out-of-time choice.
+    assert _out_of_time(tr, st, cb, horizon_days=200) is None
+    # Validation on cutoffs of its own (the strict plans) is already out of time.
+    later = _labelled(["2024-09-01"], 200, 3)
+    assert _out_of_time(tr, st, later, horizon_days=56) is None
