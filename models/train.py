@@ -274,14 +274,14 @@ def _logodds(fit: pd.DataFrame, stop: pd.DataFrame, rows: pd.DataFrame,
     key_of["blend"] = blend_key
     offsets: dict[str, BTYDLogistic] = {}
     out: dict[str, np.ndarray] = {}
-    logistic = None
+    fitted_btyd: dict[str, Any] = {}  # each BTYD model fitted once, shared by the candidates
     for name in names:
         spec = CANDIDATES[name]
         if spec["inputs"] is not None:
-            logistic = logistic or BTYDLogistic(horizon_days=horizon_days).fit(fit, y_fit)
-            offsets[name] = logistic if spec["fitted"] else BTYDLogistic(
+            offsets[name] = BTYDLogistic(
                 horizon_days=horizon_days, inputs=spec["inputs"],
-                fit_coefficients=False).fit(fit, y_fit, logistic.btyd_)
+                fit_coefficients=spec["fitted"]).fit(fit, y_fit, fitted_btyd)
+            fitted_btyd.update(offsets[name].btyd_)
         out[name] = logit(combine(
             DefectionChoice.of(name),
             offsets[name].decision_function(rows) if name in offsets else None,
