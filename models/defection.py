@@ -329,7 +329,8 @@ def choose(y: Any, scores: Mapping[str, Any], *, n_boot: int = 500,
         The chosen candidate.
     table : dict
         JSON-ready: per candidate ``roc_auc``, ``diff_to_best`` and ``std_error``
-        (of the paired difference), and the rule.
+        (of the paired difference), the rule, and ``order``: the names in order of
+        preference (a JSON object need not keep its keys in order).
     """
     y = np.asarray(y, dtype=bool)
     auc = {name: float(roc_auc_score(y, p)) for name, p in scores.items()}
@@ -348,4 +349,4 @@ def choose(y: Any, scores: Mapping[str, Any], *, n_boot: int = 500,
             chosen = name
     return str(chosen), {"rule": "first within one standard error of the best validation "
                                  "ROC-AUC", "best": best, "chosen": chosen,
-                         "candidates": table}
+                         "order": list(scores), "candidates": table}

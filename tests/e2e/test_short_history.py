@@ -64,5 +64,7 @@ def test_the_defection_model_choice_is_reported(repo):
     chosen = table[choice["chosen"]]
     assert chosen["diff_to_best"] >= -chosen["std_error"]
     # No candidate listed before the chosen one was within one standard error.
-    for name in list(table)[:list(table).index(choice["chosen"])]:
+    order = choice["order"]
+    assert set(order) == set(table)
+    for name in order[:order.index(choice["chosen"])]:
         assert table[name]["diff_to_best"] < -table[name]["std_error"]

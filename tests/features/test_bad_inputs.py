@@ -663,11 +663,12 @@ params = load_params(params_file, overrides={
     "features.first_snapshot": "2023-06-01", "features.last_snapshot": "2024-01-01",
     "features.snapshot_frequency": "QS"})
 paths = Paths(root=folder)
+imported_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 report = validate.main(params, paths)
 summary = features.main(params, paths)
 print(json.dumps({
     "validation": report["tables"]["transactions"], "features": summary,
-    "seconds": time.perf_counter() - start,
+    "seconds": time.perf_counter() - start, "imported_mb": imported_mb,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -694,7 +695,12 @@ def test_a_customer_with_a_million_events(tmp_path):
              for c in f["cutoffs"]]
     expected = [int(n) - int(n) // 100 if n < 1_000_000 else 990_000 for n in steps]
     assert rows["frequency"].tolist() == expected
-    assert out["peak_rss_mb"] < 900, out["peak_rss_mb"]
+    # What the stages add to the libraries' own memory: DuckDB's 256 MB cap, plus the
+    # Arrow batches, the Parquet writer and the allocators' slack (about 400 MB seen on
+    # x86_64 with 2 cores, where 4 million events add about 60 MB more): three times the
+    # cap, measured from the process's memory once its libraries are loaded.
+    grown = out["peak_rss_mb"] - out["imported_mb"]
+    assert grown < 3 * 256, out
 
 
 # --------------------------------------------------------------------------
