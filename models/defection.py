@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -109,8 +109,12 @@ class BTYDLogistic(BaseEstimator):
     C : float, default=1.0
         Inverse L2 strength of :class:`sklearn.linear_model.LogisticRegression`, on
         standardised inputs.
+    btyd_rows : {"latest", "all"}, default="latest"
+        The buyer rows the BTYD models are fitted on: those of the latest cutoff among
+        the training rows (the population as it is nearest the scoring date: a cohort's
+        purchase rates and lifetimes drift as it ages), or every cutoff pooled.
     max_fit_rows : int, default=20000
-        The BTYD models are fitted on at most this many buyer rows, a stable hash
+        The BTYD models are fitted on at most this many of those rows, a stable hash
         sample of (customer, cutoff) when there are more: four parameters are well
         determined by far fewer, and a Pareto/NBD fit costs about 0.2 CPU-s per
         thousand rows.
@@ -120,7 +124,7 @@ class BTYDLogistic(BaseEstimator):
     btyd_ : dict
         Input name -> the fitted :class:`~models.bgnbd_features.BGNBDBaseline` or
         :class:`~models.paretonbd_baseline.ParetoNBDBaseline` (fitted on the buyers
-        among the training rows, every cutoff pooled).
+        among the training rows that ``btyd_rows`` names).
     mean_, scale_ : numpy.ndarray
         Standardisation of the transformed inputs (training buyers).
     coef_, intercept_ : numpy.ndarray, float
@@ -131,11 +135,13 @@ class BTYDLogistic(BaseEstimator):
 
     def __init__(self, *, horizon_days: float = 90, inputs: Sequence[str] = LOGISTIC_INPUTS,
                  fit_coefficients: bool = True, C: float = 1.0,
+                 btyd_rows: Literal["latest", "all"] = "latest",
                  max_fit_rows: int = 20_000) -> None:
         self.horizon_days = horizon_days
         self.inputs = inputs
         self.fit_coefficients = fit_coefficients
         self.C = C
+        self.btyd_rows = btyd_rows
         self.max_fit_rows = max_fit_rows
 
     def _check(self) -> tuple[str, ...]:
@@ -144,6 +150,9 @@ class BTYDLogistic(BaseEstimator):
         if not inputs or unknown:
             raise ValueError(f"BTYDLogistic: inputs must be names among {LOGISTIC_INPUTS}; "
                              f"got {inputs}")
+        if self.btyd_rows not in ("latest", "all"):
+            raise ValueError("BTYDLogistic: btyd_rows must be 'latest' or 'all'; got "
+                             f"{self.btyd_rows!r}")
         if not self.fit_coefficients and (len(inputs) != 1 or inputs[0] not in _BTYD):
             raise ValueError("BTYDLogistic: without fitted coefficients the input must be one "
                              f"BTYD probability ({tuple(_BTYD)}); got {inputs}")
@@ -164,9 +173,12 @@ class BTYDLogistic(BaseEstimator):
                              "customers")
         bought = rows[buyer]
         sample = bought
-        if len(bought) > self.max_fit_rows:
-            keys = bought["customer_id"].astype(str) + "|" + bought["cutoff"].astype(str)
-            sample = bought[stable_share(keys, self.max_fit_rows / len(bought), salt="btyd")]
+        if self.btyd_rows == "latest":
+            cutoffs = pd.to_datetime(bought["cutoff"])
+            sample = bought[(cutoffs == cutoffs.max()).to_numpy()]
+        if len(sample) > self.max_fit_rows:
+            keys = sample["customer_id"].astype(str) + "|" + sample["cutoff"].astype(str)
+            sample = sample[stable_share(keys, self.max_fit_rows / len(sample), salt="btyd")]
         self.btyd_ = {name: (btyd[name] if btyd and name in btyd
                              else cls(horizon_days=self.horizon_days).fit(sample))
                       for name, cls in _BTYD.items() if name in inputs}

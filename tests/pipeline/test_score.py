@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from features.schema import CUSTOMER_SCORES
 from features.spec import feature_table
 from models.contacts import PLAN_COLUMNS, Budget, apply_budget
+from models.defection import DefectionChoice
 from models.economics import (
     BUDGET,
     NET_VALUE,
@@ -25,12 +26,13 @@ from models.economics import (
     STAGE_ALLOWS_NO_SPEND,
 )
 from models.feature_schema import SchemaMismatchError
+from models.fitted import predict_all
 from models.policy_rules import ACTIONS
 from models.risk import RISK_LABELS
 from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
 from models.stages import STAGES
 from models.value_tiers import VALUE_TIERS
-from pipeline import cli, errors, score
+from pipeline import cli, datasets, errors, score, train
 from pipeline.model_source import LoadedModel
 from pipeline.scoring import apply_contacts, score_features
 from pipeline.tracking import scoring_example
@@ -193,6 +195,43 @@ def _features_as_of(params, paths, as_of):
                 update={"as_of": as_of})}), paths, Path(tmp), None)
         assert got == as_of
         return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def test_a_bundle_of_the_blend_scores_like_its_two_parts(scored, tmp_path):
+    """The blend (on a large log the choice may fall on it): mean log-odds of the
+    logistic part and the booster, scored, explained and saved like any bundle."""
+    params, paths, summary = scored
+    blend = params.model_copy(update={"train": params.train.model_copy(
+        update={"defection_candidates": ["blend"]})})
+    frame = datasets.load_training_frame(paths)
+    fitted, fit_summary = train.fit(frame, blend)
+    assert fit_summary["defection_choice"]["chosen"] == "blend"
+    deployed, _ = train.refit(frame, fitted, blend)
+    assert deployed["defection"] is not None and deployed["defection_offset"] is not None
+
+    base = Scorer.load(paths.scorer)
+    scorer = Scorer(deployed, base.decisions, base.feature_schema, base.drift)
+    rows = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+    rows = rows[list(scorer.feature_schema)]
+    out = scorer.score(rows)
+    buyer = (out["stage"] != "prospect").to_numpy()
+    assert buyer.sum() > 100 and out.loc[buyer, "p_defect"].between(0, 1).all()
+
+    staged = rows.assign(stage=out["stage"].astype(str).to_numpy())
+    h = params.labels.horizon_days
+    raw = {name: predict_all({**deployed, "defection_choice": DefectionChoice.of(name)},
+                             staged, horizon_days=h)["p_defect_raw"].to_numpy()[buyer]
+           for name in ("blend", "logistic_btyd", "lightgbm")}
+    logit = {name: np.log(p / (1 - p)) for name, p in raw.items()}
+    np.testing.assert_allclose(logit["blend"], (logit["logistic_btyd"] + logit["lightgbm"]) / 2,
+                               rtol=1e-9, atol=1e-9)
+    assert not np.allclose(logit["logistic_btyd"], logit["lightgbm"])
+    calibrated = predict_all(deployed, staged, horizon_days=h)["p_defect"].to_numpy()[buyer]
+    np.testing.assert_allclose(out.loc[buyer, "p_defect"].to_numpy(), calibrated)
+    assert out.loc[buyer, "reason_1"].notna().mean() > 0.5
+
+    scorer.save(tmp_path / "blend")
+    pd.testing.assert_frame_equal(Scorer.load(tmp_path / "blend").score(rows), out)
 
 
 def test_scoring_in_pieces_gives_the_same_rows_as_at_once(scored):
