@@ -284,11 +284,28 @@ def _steps(clean: dict[str, Path], out: Path, partitions_per_chunk: int,
     return took
 
 
+def high_water_mb(pid: int | str = "self") -> float | None:
+    """A process's own peak resident memory in MB (Linux ``VmHWM``); None where the
+    system does not give it or the process is gone.
+
+    Not ``ru_maxrss``, which Linux carries across ``exec``: a spawned child would
+    report at least the memory its parent held when it started it."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _child(fn, args, queue) -> None:  # pragma: no cover - runs in a child process
     t0, c0 = time.perf_counter(), time.process_time()
     result = fn(*args)
     queue.put({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "peak_rss_mb": high_water_mb()
+               or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "result": result})
 
 
@@ -296,7 +313,9 @@ def measure(fn, *args, start_method: str = "fork") -> dict[str, float]:
     """Run ``fn(*args)`` in a fresh process; wall, CPU seconds and peak RSS.
 
     ``start_method="spawn"`` where the parent has started LightGBM's OpenMP
-    runtime, which does not survive a fork (the child hangs).
+    runtime, which does not survive a fork (the child hangs). A forked child's
+    peak RSS counts the pages it shares with the parent: the tables a parent
+    generated in the same run are in it.
     """
     ctx = mp.get_context(start_method)
     queue = ctx.Queue()

@@ -79,22 +79,12 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _high_water_mb(proc: psutil.Process) -> float:
-    """The process's own peak RSS (``VmHWM``), 0 if gone."""
-    with contextlib.suppress(OSError, psutil.NoSuchProcess):
-        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def measure_tree(fn, *args) -> dict[str, float]:
     """``bench/features.py``'s timer (its child function, in a spawned process), with
     the peak memory of the child and all its descendants, sampled every 0.2 s.
 
-    Not ``ru_maxrss``: a spawned child inherits its parent's (Linux keeps it across
-    ``execve``), and this parent holds gigabytes after generating the data. Each
-    process's own high-water mark (``VmHWM``) starts afresh with it: the peak is
+    The child's own figure leaves out its descendants (a Spark JVM). Each process's
+    own high-water mark (``VmHWM``) starts afresh with it: the peak is
     the largest sum of RSS seen at one time, or the largest single ``VmHWM`` seen if
     higher (a peak shorter than a sampling interval, in a one-process run).
     """
@@ -108,12 +98,12 @@ def measure_tree(fn, *args) -> dict[str, float]:
         for p in _tree(proc.pid):
             with contextlib.suppress(psutil.NoSuchProcess):
                 total += p.memory_info().rss / 2**20
-            hwm = max(hwm, _high_water_mb(p))
+            hwm = max(hwm, bench_features.high_water_mb(p.pid) or 0.0)
         peak = max(peak, total)
         time.sleep(0.2)
     result = queue.get()
     proc.join()
-    result.pop("peak_rss_mb", None)  # ru_maxrss: inherited, see above
+    result.pop("peak_rss_mb", None)  # the child alone, see above
     result["tree_peak_rss_mb"] = max(peak, hwm)
     return result
 

@@ -22,9 +22,8 @@ table, the MLflow run, the report.
 Then, unless ``--profile-rows 0``, a profile of :meth:`models.scorer.Scorer.score`
 in a fresh process on the feature rows of the first customers (as of the date,
 built once, not measured), chunk by chunk on one Python thread as the job's chunks
-are cut: each model's ``predict``, the reasons (the defection model's leaves,
-their path contributions and the sentences) and the actions, beside the whole
-``Scorer.score`` of the same rows.
+are cut: each model's ``predict``, the reasons (their path contributions and the
+sentences) and the actions, timed inside the whole ``Scorer.score`` of the same rows.
 
     python bench/score.py --customers 1_000_000 --events 10_000_000
     python bench/score.py --scorer data/scorer --customers 300_000 --events 3_000_000
@@ -210,66 +209,31 @@ def _features(root: Path, model: Path, as_of: str, workers: int, out: Path) -> N
 def _profile(bundle: Path, features: Path, rows: int,
              chunk_rows: int) -> dict[str, dict[str, float]]:
     """:meth:`Scorer.score` on the first ``rows`` feature rows in chunks of
-    ``chunk_rows``, one chunk after another, step by step as it computes them; then
-    the whole ``Scorer.score`` of the same chunks."""
-    import pandas as pd
+    ``chunk_rows``, one chunk after another, with the functions it calls timed where
+    it looks them up (so the steps are those of the scorer, not a copy of it)."""
     import pyarrow.parquet as pq
 
-    from models.defection import defection_probability, grouped_contributions
-    from models.economics import decide
-    from models.fitted import _design
-    from models.lgbm import predict_transition, predict_value
-    from models.reasons import top_reasons
-    from models.risk import risk_label
-    from models.scorer import Scorer, _with_btyd
-    from models.stages import assign_stages
+    from models import fitted as fitted_module
+    from models import scorer as scorer_module
 
-    scorer = Scorer.load(bundle)
-    f, d = scorer.fitted, scorer.decisions
+    scorer = scorer_module.Scorer.load(bundle)
     table = pq.read_table(sorted(features.glob("*.parquet"))).slice(0, rows)
     chunks = [table.slice(i, chunk_rows).to_pandas() for i in range(0, len(table), chunk_rows)]
-    steps = _Steps()
-
-    def step(name, fn, *args, **kwargs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn(*args, **kwargs)
-        steps.add(name, time.perf_counter() - t0, time.process_time() - c0)
-        return out
-
     scorer.score(chunks[0].head(1000))  # the path tables of the reasons, built once
+    steps = _Steps()
+    for attribute, name in (("assign_stages", "stages"), ("_design", "design matrix"),
+                            ("risk_label", "actions"), ("decide", "actions"),
+                            ("grouped_contributions", "reasons: contributions"),
+                            ("top_reasons", "reasons: sentences")):
+        steps.wrap(scorer_module, attribute, name)
+    for attribute, name in (("defection_probability", "predict defection"),
+                            ("predict_transition", "predict transition"),
+                            ("predict_value", "predict value")):
+        steps.wrap(fitted_module, attribute, name)
+    steps.wrap(scorer.fitted["calibrator"], "predict", "calibration")
+    steps.wrap(scorer_module.Scorer, "score", "Scorer.score (whole)")
     for chunk in chunks:
-        t0, c0 = time.perf_counter(), time.process_time()
-        scorer.check_schema(chunk)
-        frame = chunk.reset_index(drop=True).copy()
-        frame["stage"] = step("stages", assign_stages, frame, d.stage_rules)
-        with_bg, X = step("design matrix", _design, f, frame, d.horizon_days)
-        raw = step("predict defection", defection_probability, f["defection_choice"],
-                   f["defection_offset"], f["defection"], with_bg, X)
-        calibrated = step("calibration", f["calibrator"].predict, raw)
-        proba = step("predict transition", predict_transition, f["transition"], X)
-        value = pd.Series(step("predict value", predict_value, f["value"], X))
-        buyer = (frame["stage"] != "prospect").to_numpy()
-        p_defect = pd.Series(calibrated).where(buyer)
-        risk = step("actions", risk_label, p_defect, d.risk_bands)
-        tier = step("actions", d.value_cuts.apply, value, d.tier_groups(frame["stage"]))
-        step("actions", decide, d.economics, d.policy, stage=frame["stage"], risk=risk,
-             value_tier=tier, p_defect=p_defect, predicted_value=value)
-        if buyer.any():
-            sums = step("reasons: contributions", grouped_contributions,
-                        f["defection_choice"], f["defection_offset"], f["defection"],
-                        with_bg[buyer], X[buyer], method=d.reason_method)
-            step("reasons: sentences", top_reasons, sums,
-                 _with_btyd(with_bg[buyer], f["defection_offset"]), k=d.n_reasons,
-                 groups={key: [key] for key in sums.columns[:-1]},
-                 satisfaction_scale=d.satisfaction_scale)
-        del proba
-        steps.add("sum of the steps", time.perf_counter() - t0, time.process_time() - c0)
-        if buyer.any() and f["defection"] is not None:
-            # Part of the contributions above, timed again on its own.
-            step("(part) defection pred_leaf", f["defection"].booster.predict, X[buyer],
-                 pred_leaf=True, num_iteration=f["defection"].best_iteration)
-    for chunk in chunks:
-        step("Scorer.score (whole)", scorer.score, chunk)
+        scorer.score(chunk)
     return steps.took
 
 

@@ -77,6 +77,30 @@ def test_fitted_btyd_models_are_reused_and_the_sample_is_stable():
     assert reused.btyd_["bgnbd_p_no_purchase"] is a.btyd_["bgnbd_p_no_purchase"]
 
 
+def test_the_btyd_models_are_fitted_on_the_latest_cutoff_unless_told_otherwise():
+    # Two cutoffs: the earlier one's customers buy about twice as often.
+    early, y_early = _rows(1500, seed=1)
+    early = early.assign(cutoff=pd.Timestamp("2023-07-01"),
+                         frequency=early["frequency"] * 2)
+    late, y_late = _rows(1500, seed=2)
+    rows = pd.concat([early, late], ignore_index=True)
+    y = np.concatenate([y_early, y_late])
+    one = ("paretonbd_p_no_purchase",)
+    latest = BTYDLogistic(horizon_days=56, inputs=one, fit_coefficients=False).fit(rows, y)
+    pooled = BTYDLogistic(horizon_days=56, inputs=one, fit_coefficients=False,
+                          btyd_rows="all").fit(rows, y)
+    direct = ParetoNBDBaseline(horizon_days=56).fit(late[late["frequency"] > 0])
+    buyer = late["frequency"].to_numpy() > 0
+    np.testing.assert_allclose(latest.decision_function(late)[buyer],
+                               logit(direct.predict_proba(late))[buyer], rtol=1e-9)
+    assert latest.btyd_[one[0]].n_train_ == buyer.sum()
+    assert pooled.btyd_[one[0]].n_train_ == (rows["frequency"] > 0).sum()
+    assert not np.allclose(pooled.decision_function(late)[buyer],
+                           latest.decision_function(late)[buyer])
+    with pytest.raises(ValueError, match="btyd_rows must be 'latest' or 'all'"):
+        BTYDLogistic(btyd_rows="newest").fit(rows, y)
+
+
 def test_inputs_are_checked():
     rows, y = _rows(200)
     with pytest.raises(ValueError, match="inputs must be names among"):
