@@ -66,6 +66,7 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
                horizon_days: int, calibration_fraction: float,
                bgnbd_features: Literal["auto", "always", "never"] = "auto",
                candidates: Sequence[str] = tuple(CANDIDATES), seed: int = 0,
+               transition_lightgbm: LightGBMParams | None = None,
                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit every model on a labelled training frame.
 
@@ -93,6 +94,8 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
         (:func:`models.defection.choose`).
     seed
         Of the paired bootstrap of the choice.
+    transition_lightgbm
+        Hyper-parameters of the transition model; None: ``lightgbm``.
 
     Returns
     -------
@@ -159,8 +162,8 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
 
     X_train, X_stop = ff.transform(train), ff.transform(stop)
     transition = train_transition(X_train, train["next_stage"].astype(str),
-                                  X_stop, stop["next_stage"].astype(str), lightgbm,
-                                  classes=STAGES)
+                                  X_stop, stop["next_stage"].astype(str),
+                                  transition_lightgbm or lightgbm, classes=STAGES)
     value = train_value(X_train, train["future_spend"].astype(float),
                         X_stop, stop["future_spend"].astype(float), lightgbm)
     for name, model in (("defection", boosters[frame_key]), ("defection_rfm", defection_rfm),
@@ -290,7 +293,8 @@ def _logodds(fit: pd.DataFrame, stop: pd.DataFrame, rows: pd.DataFrame,
 
 
 def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: LightGBMParams,
-                 horizon_days: int) -> tuple[dict[str, Any], dict[str, Any]]:
+                 horizon_days: int, transition_lightgbm: LightGBMParams | None = None,
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The models that score: those of :func:`fit_models` trained again on every
     labelled row, the latest cutoff (the test snapshot) included.
 
@@ -307,7 +311,7 @@ def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: Light
         is used); not modified.
     fitted
         The output of :func:`fit_models`.
-    lightgbm, horizon_days
+    lightgbm, horizon_days, transition_lightgbm
         As for :func:`fit_models`.
 
     Returns
@@ -345,7 +349,8 @@ def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: Light
     calibrator = ProbabilityCalibrator(random_state=lightgbm.seed).fit(
         defection_probability(choice, offset_before, before, rows[window], X[window]),
         y[window].astype(bool))
-    transition = refit(fitted["transition"], X, rows["next_stage"].astype(str), lightgbm)
+    transition = refit(fitted["transition"], X, rows["next_stage"].astype(str),
+                       transition_lightgbm or lightgbm)
     value = refit(fitted["value"], X, rows["future_spend"].astype(float), lightgbm)
     deployed = {**fitted, "defection": defection, "defection_offset": offset,
                 "transition": transition, "value": value, "calibrator": calibrator,

@@ -398,6 +398,9 @@ DEFECTION_CANDIDATES: tuple[str, ...] = get_args(DefectionCandidate)
 
 class TrainParams(_Section):
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    # The transition model's own shrinkage (None: lightgbm.learning_rate): it boosts
+    # one tree per stage and round, so its rounds are what scoring pays for.
+    transition_learning_rate: float | None = Field(default=0.1, gt=0, le=1)
     calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
     bgnbd_features: Literal["auto", "always", "never"] = "auto"
     defection_candidates: list[DefectionCandidate] = Field(

@@ -27,7 +27,7 @@ from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
 from pipeline.runner import run_stage
 from pipeline.wiring.features import feature_spec
-from pipeline.wiring.models import lightgbm_params
+from pipeline.wiring.models import lightgbm_params, transition_lightgbm_params
 
 log = logging.getLogger("churn")
 
@@ -39,7 +39,8 @@ def fit(frame: Any, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
         horizon_days=params.labels.horizon_days,
         calibration_fraction=params.train.calibration_fraction,
         bgnbd_features=params.train.bgnbd_features,
-        candidates=params.train.defection_candidates, seed=params.train.lightgbm.seed)
+        candidates=params.train.defection_candidates, seed=params.train.lightgbm.seed,
+        transition_lightgbm=transition_lightgbm_params(params))
 
 
 def refit(frame: Any, fitted: dict[str, Any],
@@ -47,7 +48,8 @@ def refit(frame: Any, fitted: dict[str, Any],
     """The models that score, refitted on every labelled cutoff (see
     :func:`models.train.refit_models`), with the settings of params."""
     return refit_models(frame, fitted, lightgbm=lightgbm_params(params),
-                        horizon_days=params.labels.horizon_days)
+                        horizon_days=params.labels.horizon_days,
+                        transition_lightgbm=transition_lightgbm_params(params))
 
 
 def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, Any]:

@@ -24,6 +24,14 @@ def lightgbm_params(params: Params) -> LightGBMParams:
     return params.train.lightgbm
 
 
+def transition_lightgbm_params(params: Params) -> LightGBMParams:
+    """The transition model's hyper-parameters: ``train.lightgbm`` with
+    ``train.transition_learning_rate`` when it is set."""
+    rate = params.train.transition_learning_rate
+    shared = params.train.lightgbm
+    return shared if rate is None else shared.model_copy(update={"learning_rate": rate})
+
+
 def promotion_rule(params: Params) -> PromotionRule:
     """When a challenger becomes champion (params ``evaluate.promotion``)."""
     return params.evaluate.promotion

@@ -133,3 +133,14 @@ def test_the_models_that_score_have_seen_the_latest_cutoff(project):
            for name, models in (("held_out", held_out), ("deployed", deployed))}
     assert log_loss(y, raw["deployed"]) < log_loss(y, raw["held_out"])
     assert not np.allclose(raw["deployed"], raw["held_out"])
+
+
+def test_the_transition_model_boosts_at_its_own_learning_rate(project):
+    params, paths, _, _, _ = project
+    rate = params.train.transition_learning_rate
+    assert rate is not None and rate != params.train.lightgbm.learning_rate
+    for folder in (paths.models, paths.deployed_models):
+        fitted = load_fitted(folder)
+        assert float(fitted["transition"].booster.params["learning_rate"]) == rate
+        assert float(fitted["value"].booster.params["learning_rate"]) == \
+            params.train.lightgbm.learning_rate
