@@ -46,7 +46,15 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from models.actions import ActionPolicy
 from models.policy_rules import ACTIONS
@@ -61,6 +69,7 @@ __all__ = [
     "ActionEconomics",
     "Decided",
     "Economics",
+    "EffectSettings",
     "action_values",
     "decide",
     "no_spend_actions",
@@ -319,3 +328,26 @@ def decide(economics: Economics, policy: ActionPolicy, *, stage: Any, risk: Any,
     rule = np.where(pays, NET_VALUE, why).astype(object)
     return Decided(action.astype(object), rule, np.where(pays, best_net, 0.0),
                    np.where(pays, cost[np.arange(n), best], 0.0))
+
+
+class EffectSettings(BaseModel):
+    """How the effects that replace the priors are learned from past contacts
+    (:mod:`models.uplift`; ``train.effects`` in ``params.yaml``).
+
+    Parameters
+    ----------
+    contact_within_days
+        A contact belongs to the latest snapshot cutoff at or before it, at most this
+        many days earlier (31: the month of a monthly snapshot grid).
+    min_rows
+        The least contacted and control rows of an action to learn its effect.
+    min_outcomes
+        On defection, the least defected and retained rows of each group (in the part
+        that fits and in the part that stops the boosting).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contact_within_days: StrictInt = Field(default=31, ge=0, le=366)
+    min_rows: StrictInt = Field(default=200, ge=20, le=10_000_000)
+    min_outcomes: StrictInt = Field(default=20, ge=1, le=1_000_000)

@@ -9,7 +9,9 @@ model (:mod:`models.defection`: ``defection_offset``, its logistic part or None,
 ``calibrator`` of the defection model and the ``bgnbd`` baseline whose outputs
 are model inputs, or None (``calibrator.joblib``, ``bgnbd.joblib``), and the
 design-matrix schemas ``feature_frame`` and ``feature_frame_rfm``
-(:class:`~models.design.FeatureFrame`, ``<name>.json``).
+(:class:`~models.design.FeatureFrame`, ``<name>.json``), and the ``effects`` of the
+actions learned from past contacts (:class:`~models.uplift.ContactEffects`,
+``effects.joblib``; None, and no file, when the history holds no contacts).
 
 :func:`predict_all` is the single place where feature rows become predictions;
 evaluation calls it directly, and :class:`models.scorer.Scorer` scores with it.
@@ -57,6 +59,8 @@ def save_fitted(fitted: Mapping[str, Any], out_dir: str | Path) -> None:
         json.dumps(fitted["defection_choice"].to_dict(), indent=2))
     for name in ("feature_frame", "feature_frame_rfm"):
         (out_dir / f"{name}.json").write_text(json.dumps(fitted[name].to_dict(), indent=2))
+    if fitted.get("effects") is not None:
+        joblib.dump(fitted["effects"], out_dir / "effects.joblib")
 
 
 def load_fitted(folder: str | Path) -> dict[str, Any]:
@@ -82,6 +86,8 @@ def load_fitted(folder: str | Path) -> dict[str, Any]:
     fitted["bgnbd"] = joblib.load(folder / "bgnbd.joblib")
     for name in ("feature_frame", "feature_frame_rfm"):
         fitted[name] = FeatureFrame.from_dict(json.loads((folder / f"{name}.json").read_text()))
+    effects_file = folder / "effects.joblib"
+    fitted["effects"] = joblib.load(effects_file) if effects_file.exists() else None
     return fitted
 
 

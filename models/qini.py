@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["qini_coefficient", "qini_curve", "uplift_at_k"]
+__all__ = ["qini_coefficient", "qini_curve", "qini_points", "uplift_at_k"]
 
 
 def _inputs(gain: Any, uplift: Any, treated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,3 +118,13 @@ def uplift_at_k(gain: Any, uplift: Any, treated: Any, *, k: float = 0.3) -> floa
     if t.all() or not t.any():
         return float("nan")
     return float(g[t].mean() - g[~t].mean())
+
+
+def qini_points(gain: Any, uplift: Any, treated: Any, *, points: int = 101) -> pd.DataFrame:
+    """:func:`qini_curve` at ``points`` evenly spaced shares of the rows (0 to 1), the
+    gains divided by the number of rows: ``share``, ``qini``, ``random``."""
+    curve = qini_curve(gain, uplift, treated)
+    total = len(curve) - 1
+    at = np.unique(np.round(np.linspace(0, total, points)).astype(np.int64))
+    return pd.DataFrame({"share": at / total, "qini": curve["qini"].to_numpy()[at] / total,
+                         "random": curve["random"].to_numpy()[at] / total})

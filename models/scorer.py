@@ -291,8 +291,10 @@ class Scorer:
         risk = risk_label(p_defect, d.risk_bands)
         value = pred["predicted_value"]
         tier = d.value_cuts.apply(value, d.tier_groups(rows["stage"]))
+        learned = self.fitted.get("effects")
         decided = decide(d.economics, d.policy, stage=rows["stage"], risk=risk,
-                         value_tier=tier, p_defect=p_defect, predicted_value=value)
+                         value_tier=tier, p_defect=p_defect, predicted_value=value,
+                         effects=learned.effects(X, d.economics) if learned else None)
 
         def text(values: Any) -> pd.Series:
             # pandas' string dtype: Arrow-backed (compact), missing values as NA.

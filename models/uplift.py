@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from models.economics import Economics
+from models.fitted import _design
 from models.hashing import stable_share
 from models.lgbm import (
     LightGBMParams,
@@ -47,14 +48,29 @@ from models.lgbm import (
     train_defection,
     train_value,
 )
+from models.qini import qini_coefficient, qini_points, uplift_at_k
 
-__all__ = ["ActionEffect", "ContactEffects", "contact_rows", "fit_effects"]
+__all__ = ["ActionEffect", "ContactEffects", "contact_rows", "describe",
+           "fit_effects", "learn_effects", "validate_effects"]
 
 #: Share of the customers whose rows stop the boosting of both models of an action.
 STOP_SHARE = 0.3
 #: Bounds of a learned effect: a share of the defection probability removed stays below
 #: 1 (a contact never makes defection impossible) and a lift of spend above -1.
 EFFECT_BOUNDS = {"defection": (-1.0, 0.95), "spend": (-0.95, 5.0)}
+
+
+def describe(effects: ContactEffects | None, economics: Economics) -> str:
+    """One line: which actions' effects are learned from past contacts, which assumed."""
+    sources = (effects.sources(economics) if effects is not None
+               else dict.fromkeys(sorted(economics.actions), "prior"))
+    learned = [a for a, s in sources.items() if s == "learned"]
+    assumed = [a for a, s in sources.items() if s != "learned"]
+    if not learned:
+        return "assumed (the priors of score.economics.actions)"
+    text = f"learned from past contacts: {', '.join(learned)}"
+    return text + (f"; assumed (the priors of score.economics.actions): {', '.join(assumed)}"
+                   if assumed else "")
 
 
 def contact_rows(frame: pd.DataFrame, contacts: pd.DataFrame, *,
@@ -254,3 +270,109 @@ def _too_few(groups: Mapping[str, np.ndarray], y: np.ndarray, effect_on: str,
                 return (f"the {group} rows of the {part} part hold {defected} defected and "
                         f"{stayed} retained customers, fewer than {min_outcomes} of one")
     return None
+
+
+def _gain(rows: pd.DataFrame, effect_on: str) -> np.ndarray:
+    """The outcome an action should raise: staying (1 - defected), or the spend."""
+    if effect_on == "defection":
+        return 1.0 - rows["defected"].astype(float).to_numpy()
+    return rows["future_spend"].to_numpy(dtype=np.float64)
+
+
+def validate_effects(effects: ContactEffects, X: pd.DataFrame, rows: pd.DataFrame,
+                     economics: Economics) -> tuple[dict[str, Any], pd.DataFrame]:
+    """How the learned effects order held-out contacts (out of time: contacts at cutoffs
+    the models did not see), per learned action.
+
+    Parameters
+    ----------
+    effects
+        Learned on earlier cutoffs.
+    X, rows
+        Design matrix and rows (``contact_action``, ``contact_control``, ``defected``,
+        ``future_spend``) of the held-out contacted and control customers, one index.
+    economics
+        How each action's effect is read.
+
+    Returns
+    -------
+    report : dict
+        Action -> ``treated``, ``control`` (rows), ``qini`` (:func:`models.qini.
+        qini_coefficient` of the predicted effect on the gain: staying, or the spend),
+        ``uplift_at_30``, ``observed_gain`` (mean gain of the treated minus the
+        controls') and ``mean_predicted_effect``; ``qini`` is None for an action
+        without held-out rows of both groups.
+    curves : pandas.DataFrame
+        ``action``, ``share``, ``qini``, ``random`` (:func:`models.qini.qini_points`).
+    """
+    out: dict[str, Any] = {}
+    curves = []
+    control = rows["contact_control"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    for action, e in effects.effects(X, economics).items():
+        model = effects.learned[action]
+        mine = (rows["contact_action"] == action).fillna(False).to_numpy(dtype=bool)
+        if model.effect_on == "defection":
+            mine &= rows["defected"].notna().to_numpy()
+        treated = ~control[mine]
+        report: dict[str, Any] = {"treated": int(treated.sum()),
+                                  "control": int((~treated).sum()), "qini": None}
+        if treated.any() and (~treated).any():
+            gain = _gain(rows[mine], model.effect_on)
+            report |= {
+                "qini": qini_coefficient(gain, e[mine], treated),
+                "uplift_at_30": uplift_at_k(gain, e[mine], treated, k=0.3),
+                "observed_gain": float(gain[treated].mean() - gain[~treated].mean()),
+                "mean_predicted_effect": float(np.mean(e[mine]))}
+            curves.append(qini_points(gain, e[mine], treated).assign(action=action))
+        out[action] = report
+    columns = ["action", "share", "qini", "random"]
+    table = (pd.concat(curves, ignore_index=True)[columns] if curves
+             else pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}))
+    return out, table
+
+
+def learn_effects(frame: pd.DataFrame, held_out: Mapping[str, Any], deployed: Mapping[str, Any],
+                  economics: Economics, *, lightgbm: LightGBMParams, horizon_days: int,
+                  min_rows: int = 200, min_outcomes: int = 20,
+                  ) -> tuple[ContactEffects | None, ContactEffects | None, dict[str, Any]]:
+    """The effects of the actions for the held-out and the deployed models.
+
+    The held-out effects learn from the contacts at the cutoffs before the test snapshot
+    (the evaluation validates them on those at it, :func:`validate_effects`); the
+    deployed effects learn from every contact, like the refitted models that score.
+    Each reads the design matrix of its own bundle.
+
+    Parameters
+    ----------
+    frame
+        The training frame with ``contact_action`` and ``contact_control``
+        (:func:`contact_rows`) and ``split``.
+    held_out, deployed
+        The fitted bundles of :func:`models.train.fit_models` and
+        :func:`models.train.refit_models`.
+
+    Returns
+    -------
+    held_out_effects, deployed_effects : ContactEffects or None
+        None when the frame holds no contact.
+    summary : dict
+        JSON-ready: the contact rows, per action learned or assumed (and why).
+    """
+    contacted = frame["contact_action"].notna().to_numpy()
+    if not contacted.any():
+        return None, None, {"contacts": 0, "actions": {a: {"source": "prior",
+                                                           "why": "no past contact"}
+                                                       for a in sorted(economics.actions)}}
+    rows = frame[contacted]
+    test = (rows["split"] == "test").to_numpy()
+    kwargs = {"lightgbm": lightgbm, "min_rows": min_rows, "min_outcomes": min_outcomes}
+    _, X = _design(held_out, rows, horizon_days)
+    X.index = rows.index
+    before = fit_effects(X[~test], rows[~test], economics, **kwargs)
+    _, X_all = _design(deployed, rows, horizon_days)
+    X_all.index = rows.index
+    after = fit_effects(X_all, rows, economics, **kwargs)
+    summary = {"contacts": int(contacted.sum()),
+               "control": int(rows["contact_control"].fillna(False).astype(bool).sum()),
+               "actions": after.summary(), "held_out_actions": before.summary()}
+    return before, after, summary

@@ -35,6 +35,28 @@ def load_training_frame(paths: Paths) -> pd.DataFrame:
     return frame
 
 
+def load_contacts(paths: Paths) -> pd.DataFrame:
+    """The past retention contacts of the clean interactions (``kind`` =
+    ``retention_contact``): ``customer_id``, ``timestamp``, ``action``, ``control``;
+    no row when the interactions are absent or carry no ``action`` column."""
+    empty = pd.DataFrame({"customer_id": pd.Series(dtype="str"),
+                          "timestamp": pd.Series(dtype="datetime64[us]"),
+                          "action": pd.Series(dtype="str"), "control": pd.Series(dtype="bool")})
+    table = paths.clean_table("interactions")
+    if not table.exists():
+        return empty
+    con = duckdb.connect()
+    columns = {row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                              [str(table)]).fetchall()}
+    if not {"kind", "action"} <= columns:
+        return empty
+    control = "coalesce(control, false)" if "control" in columns else "false"
+    return con.execute(
+        f"SELECT customer_id, timestamp, action, {control} AS control FROM read_parquet(?) "
+        "WHERE kind = 'retention_contact' AND action IS NOT NULL "
+        "ORDER BY customer_id, timestamp", [str(table)]).df()
+
+
 def oracle(paths: Paths, rows: pd.DataFrame) -> np.ndarray | None:
     """The simulator's true defection probability for ``rows`` (``customer_id``,
     ``cutoff``), when the truth exists and covers them."""

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from models.evaluate import evaluate, flat_metrics, headline_metrics
-from models.fitted import load_fitted, models_digest
+from models.fitted import _design, load_fitted, models_digest
 from models.profit import evaluate_policies
 from models.promotion import decide
+from models.uplift import ContactEffects, contact_rows, describe, validate_effects
 from pipeline import tracking
 from pipeline.config import load_params
-from pipeline.datasets import load_training_frame, oracle, truth_of
+from pipeline.datasets import load_contacts, load_training_frame, oracle, truth_of
 from pipeline.io import atomic_path, write_json
 from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
@@ -77,9 +78,41 @@ def profit_of_contacts(params: Params, paths: Paths, fitted: dict[str, Any],
         scored, rule_action, d.economics, params.score.budget,
         allowed=d.policy.actions_by_stage(), truth=truth,
         bootstrap_samples=params.evaluate.bootstrap_samples, seed=params.evaluate.seed)
-    profit["effects"] = "assumed (the priors of score.economics.actions)"
+    profit["effects"] = describe(fitted.get("effects"), d.economics)
     profit["measured"] = "true (simulator)" if truth is not None else "expected (model)"
     return profit, curves
+
+
+def effects_on_test(params: Params, paths: Paths, fitted: dict[str, Any],
+                    test: Any) -> tuple[dict[str, Any], Any]:
+    """The learned effects of the held-out models on the contacts of the test snapshot
+    (:func:`models.uplift.validate_effects`: Qini, uplift at 30%, observed and predicted
+    effect per action), with where each action's effect comes from."""
+    economics = params.score.economics
+    learned = fitted.get("effects")
+    report: dict[str, Any] = {"effects": describe(learned, economics),
+                              "sources": (learned.sources(economics) if learned else
+                                          dict.fromkeys(sorted(economics.actions), "prior")),
+                              "actions": {}}
+    rows = test.join(contact_rows(test, load_contacts(paths),
+                                  within_days=params.train.effects.contact_within_days))
+    rows = rows[rows["contact_action"].notna().to_numpy()]
+    if learned is None or rows.empty:
+        return report, validate_effects(ContactEffects(), rows, rows, economics)[1]
+    _, X = _design(fitted, rows, params.labels.horizon_days)
+    X.index = rows.index
+    report["actions"], curves = validate_effects(learned, X, rows, economics)
+    return report, curves
+
+
+def headline_effects(effects: dict[str, Any]) -> dict[str, float | None]:
+    """The Qini coefficient and uplift at 30% of every learned action on the test
+    snapshot's contacts."""
+    out: dict[str, float | None] = {}
+    for action, got in effects["actions"].items():
+        out[f"{action}_qini"] = got["qini"]
+        out[f"{action}_uplift_at_30"] = got.get("uplift_at_30")
+    return out
 
 
 def headline_profit(profit: dict[str, Any]) -> dict[str, float | None]:
@@ -113,8 +146,10 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
                               bootstrap_samples=params.evaluate.bootstrap_samples,
                               seed=params.evaluate.seed, oracle=oracle(paths, test))
     metrics["profit"], plots["profit_curves"] = profit_of_contacts(params, paths, fitted, test)
+    metrics["effects"], plots["qini_curves"] = effects_on_test(params, paths, fitted, test)
     write_json(metrics, paths.evaluation)
-    write_json(headline_metrics(metrics) | {"profit": headline_profit(metrics["profit"])},
+    write_json(headline_metrics(metrics) | {"profit": headline_profit(metrics["profit"]),
+                                            "effects": headline_effects(metrics["effects"])},
                paths.metrics)
     with atomic_path(paths.plots, directory=True) as tmp:
         for name, table in plots.items():
@@ -123,6 +158,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
     flat = flat_metrics(metrics) | {f"test_profit_{k}": v for k, v in
                                     headline_profit(metrics["profit"]).items() if v is not None}
+    flat |= {f"test_effect_{k}": v for k, v in headline_effects(metrics["effects"]).items()
+             if v is not None}
     tracking.log_evaluation(params, run_id, flat, [paths.evaluation, paths.metrics, paths.plots])
     # What scores: the models refitted on every labelled cutoff (older outputs have none).
     deployed = (load_fitted(paths.deployed_models) if paths.deployed_models.exists()

@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from models.contacts import Budget
-from models.economics import Economics
+from models.economics import Economics, EffectSettings
 from models.lgbm_params import LightGBMParams
 from models.promotion import PromotionRule
 from models.risk import RiskBands
@@ -402,6 +402,7 @@ class TrainParams(_Section):
     # one tree per stage and round, so its rounds are what scoring pays for.
     transition_learning_rate: float | None = Field(default=0.1, gt=0, le=1)
     calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
+    effects: EffectSettings = Field(default_factory=EffectSettings)
     bgnbd_features: Literal["auto", "always", "never"] = "auto"
     defection_candidates: list[DefectionCandidate] = Field(
         default_factory=lambda: list(DEFECTION_CANDIDATES), min_length=1)

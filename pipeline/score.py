@@ -42,6 +42,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from models.uplift import describe
 from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.engine import build_features, open_clean
@@ -200,9 +201,8 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
     t1 = time.perf_counter()
     scores, contacts = apply_contacts(scores, model.scorer.decisions.policy, params.score.budget)
     economics = model.scorer.decisions.economics
-    # Every effect is the prior of params until effects are learned from past contacts.
     contacts = {"mode": economics.mode, "margin": economics.margin,
-                "effects": "assumed (the priors of score.economics.actions)", **contacts}
+                "effects": describe(model.scorer.fitted.get("effects"), economics), **contacts}
     log_event("score.contacts", contacts=contacts["contacts"],
               candidates=contacts["candidates"], expected_cost=contacts["expected_cost"],
               expected_net_value=contacts["expected_net_value"],

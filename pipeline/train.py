@@ -19,9 +19,10 @@ from typing import Any
 
 from models.fitted import save_fitted
 from models.train import fit_models, refit_models
+from models.uplift import contact_rows, describe, learn_effects
 from pipeline import tracking
 from pipeline.config import load_params
-from pipeline.datasets import load_training_frame
+from pipeline.datasets import load_contacts, load_training_frame
 from pipeline.io import atomic_path, write_json
 from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
@@ -52,6 +53,19 @@ def refit(frame: Any, fitted: dict[str, Any],
                         transition_lightgbm=transition_lightgbm_params(params))
 
 
+def effects(frame: Any, fitted: dict[str, Any], deployed: dict[str, Any], params: Params,
+            contacts: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """The actions' effects learned from the past retention contacts, for the held-out
+    and the deployed models (:func:`models.uplift.learn_effects`), with the settings of
+    params ``train.effects`` and the actions of ``score.economics``."""
+    settings = params.train.effects
+    frame = frame.join(contact_rows(frame, contacts, within_days=settings.contact_within_days))
+    return learn_effects(frame, fitted, deployed, params.score.economics,
+                         lightgbm=lightgbm_params(params),
+                         horizon_days=params.labels.horizon_days,
+                         min_rows=settings.min_rows, min_outcomes=settings.min_outcomes)
+
+
 def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, Any]:
     """Train the models; return the summary written to ``reports/train.json``."""
     params = params or load_params()
@@ -62,6 +76,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     frame = load_training_frame(paths)
     fitted, summary = fit(frame, params)
     deployed, summary["refit"] = refit(frame, fitted, params)
+    fitted["effects"], deployed["effects"], summary["effects"] = effects(
+        frame, fitted, deployed, params, load_contacts(paths))
     summary["seconds"] = round(time.perf_counter() - started, 1)
     with atomic_path(paths.models, directory=True) as tmp:
         save_fitted(fitted, tmp)
@@ -70,9 +86,10 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         save_fitted(deployed, deployed_dir)
     summary["mlflow"] = tracking.log_training(params, paths, frame, fitted, summary)
     write_json(summary, paths.train_report)
-    log.info("train: defection model %s (chosen on validation), calibrated by %s; %.1f s",
-             summary["defection_choice"]["chosen"], summary["calibration"]["method"],
-             summary["seconds"])
+    log.info("train: defection model %s (chosen on validation), calibrated by %s; effects "
+             "%s; %.1f s", summary["defection_choice"]["chosen"],
+             summary["calibration"]["method"],
+             describe(deployed["effects"], params.score.economics), summary["seconds"])
     return summary
 
 
