@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from models.stages import STAGES
 from pipeline.paths import Paths
 from pipeline.reports import html
+from pipeline.reports.contacts import contacts_context, read_curves
 from pipeline.reports.html import ReportInputError
 
 #: The plot tables of ``evaluate`` the report draws.
@@ -87,6 +88,7 @@ def load_outputs(paths: Paths) -> TrainingOutputs:
             raise ReportInputError(f"{file} is missing: run the evaluate stage first "
                                    "(`churn evaluate` or `dvc repro evaluate`)")
         plots[name] = pd.read_csv(file)
+    plots |= read_curves(paths.plots)
     return TrainingOutputs(
         metrics=metrics or {}, plots=plots,
         promotion=_json(paths.reports / "promotion.json", required=False, stage="evaluate"),
@@ -303,6 +305,8 @@ def training_context(out: TrainingOutputs) -> dict[str, Any]:
     }
     if labels.get("transitions_train"):
         charts["transitions"] = transition_figure(labels["transitions_train"])
+    contacts, contact_charts = contacts_context(out.metrics, plots)
+    charts |= {f"contacts_{name}": fig for name, fig in contact_charts.items()}
     by_stage = [{"stage": s, **d["by_stage"][s]} for s in STAGES if s in d.get("by_stage", {})]
     splits = [{"name": name, **_span(plan.get(name, [])),
                "rows": labels.get("rows", {}).get(name),
@@ -337,6 +341,7 @@ def training_context(out: TrainingOutputs) -> dict[str, Any]:
         "value": out.metrics.get("value", {}).get("model"),
         "ablation": out.metrics.get("ablation"),
         "promotion": out.promotion,
+        "contacts": contacts,
         "train": out.train,
         "charts": charts,
     }

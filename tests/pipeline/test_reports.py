@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import pipeline.reports
 from models.stages import STAGES
 from pipeline import cli, errors, score
-from pipeline.reports import html, scoring, training
+from pipeline.reports import contacts, html, scoring, training
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_OUTPUT = ROOT / "test-output" / "reports"
@@ -133,11 +133,18 @@ def test_evaluate_writes_the_training_report_and_logs_it_to_the_run(trained_proj
     for key, name in training.CONTENDERS.items():
         assert (name in page) == (key in d), name
     labels = json.loads(paths.labels_report.read_text())
+    learned = any(v.get("qini") is not None for v in metrics["effects"]["actions"].values())
     assert labels["plan"]["test"][0] in page and labels["first_event"] in page
     assert set(html.chart_ids(page)) == {f"chart-{n}" for n in (
         "roc", "pr", "calibration", "lift", "confusion", "importance", "ablation",
-        "transitions")}
+        "transitions", "contacts_profit", *(["contacts_qini"] if learned else []))}
     assert "Version 1 was promoted to champion" in page
+    # The contacts section: every policy's profit at the budget, where the effects come from.
+    profit = metrics["profit"]
+    assert "Contacts: what they cost and return" in page
+    assert f"Effects: {profit['effects']}" in page
+    for name in profit["policies"]:
+        assert contacts.POLICY_NAMES[name] in page
     refit = train_summary["refit"]
     assert "The models that score</strong> are trained again on every labelled cutoff" in page
     assert f"{refit['cutoffs'][0]} to {refit['cutoffs'][-1]}" in page
