@@ -19,8 +19,8 @@ baseline ROC-AUC with a bootstrap interval, ECE (10 equal-frequency bins) and th
 lift in the top decile; the model's mean probability against the observed rate, with
 the ECE it would have at the observed level (its log-odds shifted by one constant:
 what knowing the window's rate would leave); then the paired bootstrap AUC
-difference of the model to the best baseline. The defaults use the CDNOW 1/10 sample (2,357 customers,
-1997-01 to 1998-06), read from the ``lifetimes`` wheel of the package index,
+difference of the model to the best baseline. The defaults use the CDNOW 1/10 sample
+(2,357 customers, 1997-01 to 1998-06), read from the ``lifetimes`` wheel of the package index,
 downloaded once into ``--workdir`` (it is not part of this project)::
 
     python bench/backtest.py                       # CDNOW sample, 4 dates, 56 and 91 days

@@ -98,13 +98,22 @@ def _design(fitted: Mapping[str, Any], frame: pd.DataFrame,
     return rows, fitted["feature_frame"].transform(rows)
 
 
-def _predict(fitted: Mapping[str, Any], rows: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
-    raw = defection_probability(fitted["defection_choice"], fitted["defection_offset"],
-                                fitted["defection"], rows, X)
+def _predict(fitted: Mapping[str, Any], rows: pd.DataFrame, X: pd.DataFrame,
+             raw: np.ndarray | None = None) -> pd.DataFrame:
+    """The predictions of :func:`predict_all`; ``raw``, when given, is the uncalibrated
+    defection probability of every row, already known (NaN: none wanted, the row's
+    ``p_defect`` is NaN)."""
+    if raw is None:
+        raw = defection_probability(fitted["defection_choice"], fitted["defection_offset"],
+                                    fitted["defection"], rows, X)
+    known = np.isfinite(raw)
+    p_defect = np.full(raw.shape, np.nan)
+    if known.any():
+        p_defect[known] = fitted["calibrator"].predict(raw[known])
     proba = predict_transition(fitted["transition"], X)
     best = proba.to_numpy().argmax(axis=1)
     out = pd.DataFrame({
-        "p_defect": fitted["calibrator"].predict(raw),
+        "p_defect": p_defect,
         "p_defect_raw": raw,
         "next_stage": np.asarray(proba.columns)[best],
         "p_next_stage": proba.to_numpy().max(axis=1),

@@ -34,6 +34,7 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from features.schema import CUSTOMER_SCORES, N_REASONS
 from models.actions import ActionPolicy
@@ -285,8 +286,17 @@ class Scorer:
         rows = frame.reset_index(drop=True).copy()
         rows["stage"] = assign_stages(rows, d.stage_rules)
         with_bg, X = _design(self.fitted, rows, d.horizon_days)
-        pred = _predict(self.fitted, with_bg, X)
         buyer = (rows["stage"] != "prospect").to_numpy()
+        f = self.fitted
+        # The reasons' contributions add up to the defection log-odds: the buyers'
+        # probability comes from them, and prospects (who get none) are not predicted.
+        sums = (grouped_contributions(f["defection_choice"], f["defection_offset"],
+                                      f["defection"], with_bg[buyer], X[buyer],
+                                      method=d.reason_method) if buyer.any() else None)
+        raw = np.full(len(rows), np.nan)
+        if sums is not None:
+            raw[buyer] = expit(sums.to_numpy().sum(axis=1))
+        pred = _predict(f, with_bg, X, raw=raw)
         p_defect = pred["p_defect"].where(buyer)
         risk = risk_label(p_defect, d.risk_bands)
         value = pred["predicted_value"]
@@ -302,11 +312,7 @@ class Scorer:
 
         reasons = {f"reason_{i + 1}": np.full(len(rows), None, dtype=object)
                    for i in range(d.n_reasons)}
-        if buyer.any():
-            f = self.fitted
-            sums = grouped_contributions(f["defection_choice"], f["defection_offset"],
-                                         f["defection"], with_bg[buyer], X[buyer],
-                                         method=d.reason_method)
+        if sums is not None:
             found = top_reasons(sums, _with_btyd(with_bg[buyer], f["defection_offset"]),
                                 k=d.n_reasons,
                                 groups={key: [key] for key in sums.columns[:-1]},

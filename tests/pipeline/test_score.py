@@ -226,8 +226,16 @@ def test_a_bundle_of_the_blend_scores_like_its_two_parts(scored, tmp_path):
     np.testing.assert_allclose(logit["blend"], (logit["logistic_btyd"] + logit["lightgbm"]) / 2,
                                rtol=1e-9, atol=1e-9)
     assert not np.allclose(logit["logistic_btyd"], logit["lightgbm"])
-    calibrated = predict_all(deployed, staged, horizon_days=h)["p_defect"].to_numpy()[buyer]
-    np.testing.assert_allclose(out.loc[buyer, "p_defect"].to_numpy(), calibrated)
+    # The scorer takes the buyers' probability from the reasons' contributions (they add
+    # up to the log-odds) and predicts none for prospects: the same numbers as the
+    # models' own predictions, for each way the parts combine.
+    for name in ("blend", "logistic_btyd", "lightgbm"):
+        parts = {**deployed, "defection_choice": DefectionChoice.of(name)}
+        got = Scorer(parts, base.decisions, base.feature_schema, base.drift).score(rows)
+        want = predict_all(parts, staged, horizon_days=h)["p_defect"].to_numpy()
+        np.testing.assert_allclose(got.loc[buyer, "p_defect"].to_numpy(), want[buyer],
+                                   rtol=0, atol=1e-12)
+        assert got.loc[~buyer, "p_defect"].isna().all()
     assert out.loc[buyer, "reason_1"].notna().mean() > 0.5
 
     scorer.save(tmp_path / "blend")
