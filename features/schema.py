@@ -109,6 +109,15 @@ class Table:
 # Input contract: what a company provides (before validation).
 # --------------------------------------------------------------------------
 
+#: The interaction kind of a retention contact: the company chose the customer for an
+#: action (``action``) and either made the contact or, for a random control group,
+#: held it out (``control``). Past contacts with their control group are what an
+#: action's effect can be learned from.
+RETENTION_CONTACT = "retention_contact"
+#: The actions that spend, the ``action`` of a retention contact: the domain's seven
+#: strategies but ``harvest`` and ``end`` (``models.economics.SPEND_ACTIONS``).
+CONTACT_ACTIONS: tuple[str, ...] = ("start", "protect", "re_engineer", "enhance", "regain")
+
 TRANSACTIONS = Table(
     "transactions",
     "One row per purchase or refund. Required.",
@@ -138,6 +147,12 @@ INTERACTIONS = Table(
         Column("resolved", "bool", "Whether the ticket or complaint was resolved.",
                required=False),
         Column("resolution_hours", "double", "Hours until resolution.", required=False),
+        Column("action", "string", f"For kind {RETENTION_CONTACT}: the action the customer was "
+               f"chosen for, one of {', '.join(CONTACT_ACTIONS)}. Null on other kinds.",
+               required=False),
+        Column("control", "bool", f"For kind {RETENTION_CONTACT}: true when the customer was "
+               "chosen for the action but randomly held out (nothing was sent); empty means "
+               "false. Null on other kinds.", required=False),
     ),
 )
 
@@ -213,7 +228,8 @@ GROUND_TRUTH = Table(
                "in the market (not defected, or come back)."),
         Column("p_defect", "double", "True probability of no purchase on the days "
                "[month, month + horizon) (labels.horizon_days), with the latent state frozen "
-               "at month (docs/simulator.md)."),
+               "at month (docs/simulator.md); for a customer contacted at month, without the "
+               "contact."),
         Column("is_buyer", "bool", "Has bought before month."),
         Column("expected_spend", "double", "True expected spend on the days [month, month + "
                "horizon), before discounts and refunds, with the latent state frozen."),
@@ -223,7 +239,13 @@ GROUND_TRUTH = Table(
         *(Column(f"effect_{action}", "double", f"True effect of {action} on the horizon's "
                  + ("spend (relative lift)." if action in ("start", "enhance") else
                     "defection probability (share removed; negative raises it)."))
-          for action in ("start", "protect", "re_engineer", "enhance", "regain")),
+          for action in CONTACT_ACTIONS),
+        Column("contact_action", "string", f"The action of the {RETENTION_CONTACT} the "
+               "simulated company recorded for the customer at month (docs/simulator.md); null "
+               "when the customer was not chosen that month.", required=False),
+        Column("contact_control", "bool", "True when that contact was held out (the control "
+               "group), false when it was made; null when the customer was not chosen.",
+               required=False),
     ),
 )
 

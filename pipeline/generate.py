@@ -1,6 +1,6 @@
 """DVC stage ``generate``: write the seeded demo data set.
 
-``python -m pipeline.generate`` reads ``generate`` (size, seed, start date),
+``python -m pipeline.generate`` reads ``generate`` (size, seed, start date, campaigns),
 ``data.interaction_kinds``, ``data.satisfaction_range`` and ``labels.horizon_days``
 from ``params.yaml``, runs the lifecycle simulator (:mod:`features.simulate`, story in
 ``docs/simulator.md``) and writes, atomically, the three input files of the contract
@@ -85,6 +85,9 @@ def write_demo(
     horizon_days: int,
     truth_dir: str | os.PathLike[str] | None = None,
     acquisition_days: int | None = None,
+    retention_campaigns: bool = True,
+    campaign_capacity: float = 0.03,
+    campaign_control_share: float = 0.2,
 ) -> dict[str, Any]:
     """Simulate the demo data set and write its four files.
 
@@ -95,7 +98,7 @@ def write_demo(
     truth_dir
         Target folder of the ground truth (default ``out_dir``).
     n_customers, n_days, start_date, seed, interaction_kinds, satisfaction_range, horizon_days,
-    acquisition_days
+    acquisition_days, retention_campaigns, campaign_capacity, campaign_control_share
         Passed to :func:`features.simulate.simulate`; ``seed`` also seeds the warts.
 
     Returns
@@ -108,7 +111,9 @@ def write_demo(
     started = time.perf_counter()
     sim = simulate(n_customers=n_customers, n_days=n_days, start_date=start_date, seed=seed,
                    interaction_kinds=interaction_kinds, satisfaction_range=satisfaction_range,
-                   horizon_days=horizon_days, acquisition_days=acquisition_days)
+                   horizon_days=horizon_days, acquisition_days=acquisition_days,
+                   retention_campaigns=retention_campaigns, campaign_capacity=campaign_capacity,
+                   campaign_control_share=campaign_control_share)
     tables, warts = render_csv_tables(sim, seed=seed)
     files = output_files(out_dir, truth_dir)
     for name in TABLES:
@@ -162,6 +167,9 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         satisfaction_range=params.data.satisfaction_range,
         horizon_days=params.labels.horizon_days,
         acquisition_days=gen.chosen.acquisition_days,
+        retention_campaigns=gen.campaigns.enabled,
+        campaign_capacity=gen.campaigns.capacity,
+        campaign_control_share=gen.campaigns.control_share,
     )
     summary = {"size": gen.size, **summary}
     print(json.dumps(summary, indent=2))

@@ -123,11 +123,20 @@ class SizeParams(_Section):
     acquisition_days: int | None = Field(default=None, gt=0)
 
 
+class CampaignParams(_Section):
+    """The simulated company's past retention campaigns (features.simulate.campaigns)."""
+
+    enabled: bool = True
+    capacity: float = Field(default=0.03, gt=0, le=1)  # chosen per month / buyers known
+    control_share: float = Field(default=0.2, ge=0, le=1)  # held out at random
+
+
 class GenerateParams(_Section):
     size: str = "default"
     seed: int = 20240101
     start_date: dt.date = dt.date(2022, 1, 1)
     sizes: dict[str, SizeParams]
+    campaigns: CampaignParams = Field(default_factory=CampaignParams)
 
     @model_validator(mode="after")
     def _size_known(self) -> GenerateParams:

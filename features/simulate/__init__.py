@@ -7,7 +7,9 @@ and ask questions before some of them buy; buyers purchase at a heterogeneous la
 heterogeneous level (Gamma-Gamma); every buyer carries a latent defection hazard that
 rises with unresolved complaints, slow ticket resolution, low satisfaction and falling
 engagement, and falls with proactive contact from the company. Lost customers stop
-buying but can come back. The generative story and every constant are documented in
+buying but can come back. Every month the company runs a retention campaign under a
+fixed rule, with a random control group, and the treated customers answer with their
+true effect. The generative story and every constant are documented in
 ``docs/simulator.md``.
 
 Two pure functions make up the public interface:
@@ -25,6 +27,9 @@ Modules, one concern each:
 * :mod:`~features.simulate.population`: latent traits per customer, the daily state
   and the rates derived from them;
 * :mod:`~features.simulate.loop`: the daily loop and the log of its events;
+* :mod:`~features.simulate.response`: each customer's true response to each action;
+* :mod:`~features.simulate.campaigns`: the monthly retention campaigns, their control
+  group and the true effects acting on the treated customers;
 * :mod:`~features.simulate.clock`: the calendar and the time of day of events;
 * :mod:`~features.simulate.frames`: the log assembled into contract frames;
 * :mod:`~features.simulate.warts`: the data-quality warts of the text tables;

@@ -18,11 +18,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schema import CUSTOMERS, GROUND_TRUTH, INTERACTIONS, TRANSACTIONS, Table
+from features.schema import (
+    CUSTOMERS,
+    GROUND_TRUTH,
+    INTERACTIONS,
+    RETENTION_CONTACT,
+    TRANSACTIONS,
+    Table,
+)
 from features.simulate.clock import _after_signup, _is_holiday_sale, _time_of_day
 from features.simulate.loop import _Log
 from features.simulate.population import _choice_rows, _Population
 from features.simulate.story import (
+    _CAMPAIGN_CHANNEL,
     _CATEGORY_WEIGHTS,
     _KIND_CHANNELS,
     _KIND_HOURS,
@@ -51,12 +59,13 @@ def _transactions(rng: np.random.Generator, pop: _Population, log: _Log, ids: pa
                   epoch: int, signup_tod: np.ndarray, n_days: int) -> pd.DataFrame:
     cust = np.concatenate(log.purchase_cust)
     day = np.concatenate(log.purchase_day)
+    lift = np.concatenate(log.purchase_lift)  # an enhance contact's effect on spend
     m = cust.size
     extra = pop.extra_items[cust]
     quantity = 1 + rng.poisson(extra)
     # Gamma-Gamma: each item's price is gamma with the customer's scale, so that the
     # expected order value is the customer's mean spend.
-    scale = pop.spend[cust] / (_SPEND_SHAPE * (1.0 + extra))
+    scale = pop.spend[cust] * lift / (_SPEND_SHAPE * (1.0 + extra))
     gross = np.maximum(np.round(rng.gamma(_SPEND_SHAPE * quantity, scale) * 100), 50)
     holiday = _is_holiday_sale(day, epoch)
     use = rng.random(m) < np.minimum(_SEG_DISCOUNT_USE[pop.segment[cust]] * (1 + holiday), 0.95)
@@ -119,18 +128,23 @@ def _interactions(rng: np.random.Generator, log: _Log, ids: pa.Array, epoch: int
         tod = _time_of_day(rng, _KIND_HOURS[kind], cust.size)
         channel = rng.choice(len(CONTACT_CHANNELS), size=cust.size,
                              p=np.asarray(_KIND_CHANNELS[kind]) / sum(_KIND_CHANNELS[kind]))
-        parts.append((cust, day, tod, np.full(cust.size, code, np.int8), channel, *cols[2:]))
+        none = np.full(cust.size, -1, np.int8)
+        parts.append((cust, day, tod, np.full(cust.size, code, np.int8), channel, *cols[2:],
+                      none, none))
+    if RETENTION_CONTACT in kinds and log.contacts:
+        parts.append(_contact_rows(log))
     if parts:
-        cust, day, tod, kind, channel, resolved, hours, score = (
+        cust, day, tod, kind, channel, resolved, hours, score, action, control = (
             np.concatenate(c) for c in zip(*parts, strict=True))
     else:
         cust = day = tod = np.zeros(0, np.int32)
-        kind = channel = resolved = np.zeros(0, np.int8)
+        kind = channel = resolved = action = control = np.zeros(0, np.int8)
         hours = score = np.zeros(0)
     tod = _after_signup(tod, day, signup[cust], signup_tod[cust])
     seconds = epoch + day.astype(np.int64) * 86400 + tod
     order = np.lexsort((kind, cust, seconds))
-    resolved = resolved[order]
+    resolved, action, control = resolved[order], action[order], control[order]
+    actions = np.asarray(_RESPONSE_ACTIONS, dtype=object)[np.maximum(action, 0)]
     table = _contract(INTERACTIONS, {
         "customer_id": ids.take(pa.array(cust[order])),
         "timestamp": pa.array(seconds[order] * 1_000_000, pa.timestamp("us")),
@@ -139,8 +153,26 @@ def _interactions(rng: np.random.Generator, log: _Log, ids: pa.Array, epoch: int
         "satisfaction": pa.array(score[order], from_pandas=True),
         "resolved": pa.array(resolved == 1, mask=resolved < 0),
         "resolution_hours": pa.array(hours[order], from_pandas=True),
+        "action": pa.array(actions, pa.string(), mask=action < 0),
+        "control": pa.array(control == 1, mask=control < 0),
     })
     return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+
+
+def _contact_rows(log: _Log) -> tuple[np.ndarray, ...]:
+    """The retention contacts as interaction columns: at 00:00 of the campaign's month
+    start (the snapshot instant: features at that cutoff do not see them)."""
+    days = sorted(log.contacts)
+    cust = np.concatenate([log.contacts[d][0] for d in days])
+    day = np.concatenate([np.full(log.contacts[d][0].size, d, np.int32) for d in days])
+    action = np.concatenate([log.contacts[d][1] for d in days]).astype(np.int8)
+    control = np.concatenate([log.contacts[d][2] for d in days]).astype(np.int8)
+    channels = np.array([CONTACT_CHANNELS.index(_CAMPAIGN_CHANNEL.get(a, "email"))
+                         for a in _RESPONSE_ACTIONS], np.int8)
+    nan = np.full(cust.size, np.nan)
+    return (cust, day, np.zeros(cust.size, np.int64),
+            np.full(cust.size, STORY_KINDS.index(RETENTION_CONTACT), np.int8),
+            channels[action], np.full(cust.size, -1, np.int8), nan, nan, action, control)
 
 
 def _customers(rng: np.random.Generator, pop: _Population, ids: pa.Array, epoch: int,
@@ -170,9 +202,20 @@ def _ground_truth(log: _Log, ids: pa.Array, start_date: dt.date, response: np.nd
         day = cust = np.zeros(0, np.int64)
         alive = buyer = np.zeros(0, bool)
         p = spend = np.zeros(0)
+    # The campaign of each (month, customer): action code and control, -1 if not chosen.
+    action = np.full(day.size, -1, np.int8)
+    control = np.full(day.size, -1, np.int8)
+    start = 0
+    for t in log.truth:
+        if t[0] in log.contacts:
+            idx, code, held = log.contacts[t[0]]
+            action[start + idx] = code
+            control[start + idx] = held
+        start += t[1].size
     month = np.datetime64(start_date, "us") + day * np.timedelta64(86_400_000_000, "us")
     order = np.lexsort((day, cust))
     who = cust[order]
+    action, control = action[order], control[order]
     return _contract(GROUND_TRUTH, {
         "customer_id": ids.take(pa.array(who)),
         "month": pa.array(month[order], pa.timestamp("us")),
@@ -182,7 +225,10 @@ def _ground_truth(log: _Log, ids: pa.Array, start_date: dt.date, response: np.nd
         "expected_spend": np.round(spend[order], 6),
         "response": pa.array(np.asarray(RESPONSE_TYPES, dtype=object)[response[who]],
                              pa.string()),
-        **{f"effect_{action}": effects[action][who] for action in _RESPONSE_ACTIONS},
+        **{f"effect_{a}": effects[a][who] for a in _RESPONSE_ACTIONS},
+        "contact_action": pa.array(np.asarray(_RESPONSE_ACTIONS, dtype=object)[
+            np.maximum(action, 0)], pa.string(), mask=action < 0),
+        "contact_control": pa.array(control == 1, mask=control < 0),
     }).to_pandas()
 
 

@@ -3,8 +3,9 @@
 :func:`_run` draws, day after day and in a fixed order, the state transitions,
 purchases, interactions, service outcomes, refunds after complaints, scheduled
 follow-ups and competitor offers, and records them in a :class:`_Log` (lists of
-per-day arrays), with the ground truth at every month start. The order of the
-draws is part of the output: the same seed gives the same events.
+per-day arrays), with the ground truth at every month start; the company's retention
+campaigns (:mod:`~features.simulate.campaigns`) run right after that snapshot. The
+order of the draws is part of the output: the same seed gives the same events.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from features.simulate.campaigns import _Campaigns
 from features.simulate.population import _horizon_truth, _Population, _rates, _State
 from features.simulate.story import (
     _AFTER_PURCHASE,
@@ -64,6 +66,7 @@ class _Log:
 
     purchase_cust: list[np.ndarray] = field(default_factory=list)
     purchase_day: list[np.ndarray] = field(default_factory=list)
+    purchase_lift: list[np.ndarray] = field(default_factory=list)  # spend factor, 1 mostly
     refund_pid: list[np.ndarray] = field(default_factory=list)
     refund_day: list[np.ndarray] = field(default_factory=list)
     events: dict[str, list[tuple[np.ndarray, ...]]] = field(
@@ -75,10 +78,13 @@ class _Log:
         "conversions": 0, "defections": 0, "reactivations": 0, "prospect_lapses": 0,
         "prospect_returns": 0, "competitor_offers": 0})
     ever_bought: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # Per campaign day: the chosen customers, their action codes and control flags.
+    contacts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def _run(rng: np.random.Generator, pop: _Population, *, n_days: int, season: np.ndarray,
-         horizon_days: int, month_days: np.ndarray, satisfaction: tuple[float, float]) -> _Log:
+         horizon_days: int, month_days: np.ndarray, satisfaction: tuple[float, float],
+         campaigns: _Campaigns | None = None) -> _Log:
     n = pop.n
     st = _State.empty(n)
     log = _Log()
@@ -102,6 +108,8 @@ def _run(rng: np.random.Generator, pop: _Population, *, n_days: int, season: np.
             p, buys = _horizon_truth(st.alive[:k0], purchase, hazard, comeback, left,
                                      season[d:d + horizon_days])
             log.truth.append((d, st.alive[:k0].copy(), p, buyer, buys * pop.spend[:k0]))
+            if campaigns is not None:
+                campaigns.run(d, st, k0, p)
         if k == 0:
             continue
         st.alive[k0:k] = True  # newly known customers start as prospects in the market
@@ -117,6 +125,12 @@ def _run(rng: np.random.Generator, pop: _Population, *, n_days: int, season: np.
         die = was_alive & (u[0] < -np.expm1(-hazard))
         buy = was_alive & ~die & (u[1] < -np.expm1(-purchase))
         back = ~was_alive & (u[2] < -np.expm1(-comeback * s))
+        if campaigns is not None:
+            # A won contact brings its purchase (a lost customer comes back with it).
+            won = campaigns.won_today(d, k)
+            die &= ~won
+            buy |= won & was_alive
+            back |= won & ~was_alive
         new = np.zeros(k, bool)
         new[k0:] = True
         instant = new & pop.instant[:k]
@@ -140,6 +154,8 @@ def _run(rng: np.random.Generator, pop: _Population, *, n_days: int, season: np.
         last_pid[pidx] = pids
         log.purchase_cust.append(pidx.astype(np.int32))
         log.purchase_day.append(np.full(pidx.size, d, np.int32))
+        log.purchase_lift.append(np.ones(pidx.size) if campaigns is None
+                                 else campaigns.bought(pidx, d))
 
         # Interactions of the day (at most one of each kind per customer and day).
         alive_now = st.alive[:k]
@@ -210,6 +226,9 @@ def _run(rng: np.random.Generator, pop: _Population, *, n_days: int, season: np.
         st.engagement[:k] = (st.engagement[:k] * e_keep
                              + e_sd * rng.standard_normal(k, dtype=np.float32))
     log.ever_bought = st.purchases > 0
+    if campaigns is not None:
+        log.contacts = campaigns.log
+        log.counts.update(campaigns.counts)
     return log
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.schema import CUSTOMERS, INTERACTIONS, TRANSACTIONS
+from features.simulate.campaigns import _Campaigns
 from features.simulate.clock import _calendar, _month_starts, _signup_time_of_day
 from features.simulate.frames import (
     _contract,
@@ -32,7 +33,7 @@ from features.simulate.frames import (
 from features.simulate.loop import _run
 from features.simulate.population import _Population
 from features.simulate.response import _responses
-from features.simulate.story import STORY_KINDS
+from features.simulate.story import _CAMPAIGN_CAPACITY, _CAMPAIGN_CONTROL, STORY_KINDS
 from features.simulate.warts import _WART_STREAM, WART_RATES, _inject_warts
 
 
@@ -50,9 +51,12 @@ class Simulation:
         One row per customer and month start after the customer became known:
         ``customer_id``, ``month``, ``alive``, ``p_defect``, ``is_buyer``,
         ``expected_spend``, the customer's ``response`` type and true ``effect_<action>``
-        (:mod:`~features.simulate.response`). Latent: no feature may read it.
+        (:mod:`~features.simulate.response`), and the retention contact of that month
+        (``contact_action``, ``contact_control``; null when not chosen). Latent: no
+        feature may read it.
     latent
-        Counts of latent events (conversions, defections, reactivations, ...).
+        Counts of latent events (conversions, defections, reactivations, ..., and the
+        campaigns' contacts made, held out, won and the defections they caused).
     satisfaction_range
         The survey scale the scores were drawn on.
     """
@@ -80,6 +84,9 @@ def simulate(
     satisfaction_range: tuple[float, float] = (1.0, 5.0),
     horizon_days: int = 90,
     acquisition_days: int | None = None,
+    retention_campaigns: bool = True,
+    campaign_capacity: float = _CAMPAIGN_CAPACITY,
+    campaign_control_share: float = _CAMPAIGN_CONTROL,
 ) -> Simulation:
     """Simulate a customer base day by day.
 
@@ -105,6 +112,15 @@ def simulate(
         twice its start. A number: one cohort, acquired evenly over the first
         ``acquisition_days`` days, that then ages (a real business's log of one
         acquisition campaign).
+    retention_campaigns
+        Whether the company runs a retention campaign at every month start from the 4th
+        on (:mod:`~features.simulate.campaigns`): the chosen customers are recorded as
+        ``retention_contact`` interactions, the treated ones answer with their true
+        effect. False: no contact is ever made and the true effects change no event.
+    campaign_capacity
+        Customers chosen per campaign, as a share of the buyers known (0 to 1).
+    campaign_control_share
+        Share of the chosen customers held out at random (0 to 1).
 
     Returns
     -------
@@ -112,9 +128,9 @@ def simulate(
         customers (customer_id, signup_date, segment, relationship_type); transactions
         (customer_id, timestamp, amount, transaction_id, quantity, channel, category,
         discount; refunds have negative amount and quantity); interactions (customer_id,
-        timestamp, kind, channel, satisfaction, resolved, resolution_hours); ground_truth
-        (customer_id, month, alive, p_defect, is_buyer, expected_spend, response,
-        effect_<action>).
+        timestamp, kind, channel, satisfaction, resolved, resolution_hours, action,
+        control); ground_truth (customer_id, month, alive, p_defect, is_buyer,
+        expected_spend, response, effect_<action>, contact_action, contact_control).
 
     Raises
     ------
@@ -132,6 +148,11 @@ def simulate(
     if n_customers <= 0 or n_days <= 0 or horizon_days <= 0:
         raise ValueError(f"n_customers, n_days and horizon_days must be positive, got "
                          f"{n_customers}, {n_days}, {horizon_days}")
+    for name, share, low in (("campaign_capacity", campaign_capacity, 0.0),
+                             ("campaign_control_share", campaign_control_share, -1.0)):
+        if not low < share <= 1.0:
+            raise ValueError(f"{name} must be a share in {'(0' if low == 0 else '[0'}, 1], "
+                             f"got {share}")
     lo, hi = (float(v) for v in satisfaction_range)
     if not lo < hi:
         raise ValueError(f"satisfaction_range must be (low, high) with low < high, "
@@ -140,8 +161,16 @@ def simulate(
     rng = np.random.default_rng(seed)
     season = _calendar(start_date, n_days + horizon_days)
     pop = _Population.draw(rng, n_customers, n_days, acquisition_days)
+    # The true responses come from their own stream: drawn first, they change no draw
+    # of the story's; the campaigns make them act on the treated customers.
+    response, effects = _responses(seed, pop)
+    month_days = _month_starts(start_date, n_days)
+    campaigns = (_Campaigns(seed=seed, n=n_customers, effects=effects, month_days=month_days,
+                            horizon_days=horizon_days, capacity=campaign_capacity,
+                            control_share=campaign_control_share)
+                 if retention_campaigns else None)
     log = _run(rng, pop, n_days=n_days, season=season, horizon_days=horizon_days,
-               month_days=_month_starts(start_date, n_days), satisfaction=(lo, hi))
+               month_days=month_days, satisfaction=(lo, hi), campaigns=campaigns)
 
     epoch = int(np.datetime64(start_date, "s").astype(np.int64))
     ids = _customer_ids(n_customers)
@@ -149,7 +178,6 @@ def simulate(
     transactions = _transactions(rng, pop, log, ids, epoch, signup_tod, n_days)
     interactions = _interactions(rng, log, ids, epoch, signup_tod, pop.signup, kinds)
     customers = _customers(rng, pop, ids, epoch, signup_tod)
-    response, effects = _responses(seed, pop)
     ground_truth = _ground_truth(log, ids, start_date, response, effects)
     latent = dict(log.counts)
     latent["buyers"] = int(log.ever_bought.sum())
@@ -219,6 +247,8 @@ def render_csv_tables(
             "resolved": pa.array(it["resolved"], pa.bool_()).cast(pa.string()),
             "resolution_hours": _fixed(
                 it["resolution_hours"].to_numpy(np.float64, na_value=np.nan), 1),
+            "action": _strings(it["action"]),
+            "control": pa.array(it["control"], pa.bool_()).cast(pa.string()),
         }),
         "customers": _contract(CUSTOMERS, {
             "customer_id": _strings(cu["customer_id"]),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.schema import CONTACT_ACTIONS, RETENTION_CONTACT
+
 # --------------------------------------------------------------------------
 # Vocabularies
 # --------------------------------------------------------------------------
@@ -26,6 +28,7 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
 #: Interaction kinds the story knows how to generate.
 STORY_KINDS: tuple[str, ...] = (
     "support_ticket", "complaint", "survey", "email_open", "web_visit", "call",
+    RETENTION_CONTACT,
 )
 SALES_CHANNELS: tuple[str, ...] = ("store", "web", "app", "phone")
 CATEGORIES: tuple[str, ...] = (
@@ -145,7 +148,9 @@ _SEG_RESPONSE = np.array([
     [0.15, 0.75, 0.10],
     [0.30, 0.65, 0.05],
 ])
-_RESPONSE_ACTIONS = ("start", "protect", "re_engineer", "enhance", "regain")
+_RESPONSE_ACTIONS = CONTACT_ACTIONS
+# Effects on the defection probability of the horizon (the others lift its spend).
+_DEFECTION_ACTIONS = ("protect", "re_engineer", "regain")
 # Mean effect per type (RESPONSE_TYPES order): share of the horizon's defection
 # probability removed (protect, regain, re_engineer) or lift of the horizon's spend
 # (start, enhance); negative: the contact harms.
@@ -158,6 +163,18 @@ _RESPONSE_EFFECT = {
 }
 _RESPONSE_SPREAD = 0.5  # lognormal sigma of a customer's effect around its type's mean
 
+# The company's past retention campaigns (features/simulate/campaigns.py), drawn from a
+# stream of their own: who is chosen, held out, won or driven away.
+_CAMPAIGN_STREAM = 0xCA4A1
+_CAMPAIGN_FIRST_MONTH = 3  # index of the first campaign's month start: the 4th of the period
+_CAMPAIGN_CAPACITY = 0.03  # contacts per month, as a share of the buyers known
+_CAMPAIGN_CONTROL = 0.2  # share of the chosen customers held out at random
+# Share of each month's capacity by action; the pools, by days since the last purchase
+# (R, inclusive lower bound, exclusive upper) and the least number of purchases (F).
+_CAMPAIGN_SHARE = {"protect": 0.5, "regain": 0.3, "enhance": 0.2}
+_CAMPAIGN_POOL = {"protect": (60, 180, 2), "regain": (180, 720, 1), "enhance": (1, 31, 2)}
+_CAMPAIGN_CHANNEL = {"protect": "phone", "regain": "email", "enhance": "email"}
+
 # Interaction channels by kind, over CONTACT_CHANNELS.
 _KIND_CHANNELS = {
     "web_visit": [0.6, 0.4, 0, 0, 0, 0],
@@ -166,7 +183,7 @@ _KIND_CHANNELS = {
     "complaint": [0, 0, 0.30, 0.20, 0.40, 0.10],
     "survey": [0.3, 0, 0.7, 0, 0, 0],
     "call": [0, 0, 0, 0, 1, 0],
-}
+}  # retention contacts: _CAMPAIGN_CHANNEL
 
 # Time of day: relative weight of each hour, by activity.
 _HOURS = {

@@ -59,6 +59,14 @@ def _count(con: duckdb.DuckDBPyConnection, source: _Source) -> dict[str, Any]:
         """)[0]
         report["refunds_kept"] = refunds
         report["optional_values_nulled"] = {"quantity": quantity, "discount": discount}
+    if source.table == "interactions":
+        # action and control given on rows that are no retention contact (rules.py).
+        action, control = _run(con, f"""
+            SELECT count(*) FILTER (WHERE __nulled_action),
+                   count(*) FILTER (WHERE __nulled_control)
+            FROM {source.rows} WHERE __rule IS NULL
+        """)[0]
+        report["optional_values_nulled"] = {"action": action, "control": control}
     report["reconciled"] = (report["rows_read"]
                             == report["rows_accepted"] + report["rows_quarantined"])
     if source.physical:

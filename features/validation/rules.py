@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import duckdb
 
-from features.schema import INPUT_TABLES
+from features.schema import CONTACT_ACTIONS, INPUT_TABLES, RETENTION_CONTACT
 from features.validation.load import _lined_sql
 from features.validation.options import Checks, TextFormat
 from features.validation.parsing import (
@@ -56,6 +56,11 @@ RULES: dict[str, str] = {
     "resolved_not_boolean": "resolved given but not one of true/false, 1/0, yes/no, t/f.",
     "resolution_hours_unparseable": "resolution_hours given but not a number.",
     "resolution_hours_negative": "resolution_hours below zero.",
+    "action_invalid": f"{RETENTION_CONTACT} row whose action is empty or not one of the "
+                      f"actions that spend ({', '.join(CONTACT_ACTIONS)}; compared trimmed and "
+                      f"lower-cased).",
+    "control_not_boolean": f"{RETENTION_CONTACT} row whose control is given but not one of "
+                           f"true/false, 1/0, yes/no, t/f (empty means false).",
     "signup_date_unparseable": "signup_date given but neither in data.timestamp_format (or its "
                                "date part) nor ISO 8601.",
     "timestamp_in_future": "timestamp (or signup_date) after the last valid event plus "
@@ -69,6 +74,13 @@ RULES: dict[str, str] = {
     "duplicate_customer_id": "customers row whose customer_id already appears on an earlier "
                              "valid row, which is kept.",
 }
+
+#: What happens to action and control: they belong to retention contacts.
+CONTACT_FIELDS_POLICY = (
+    f"interactions.action and interactions.control are kept on {RETENTION_CONTACT} rows "
+    f"(an empty control is false) and set to null on rows of other kinds, whatever they "
+    f"hold; the count per column is in optional_values_nulled"
+)
 
 #: What happens to an optional numeric column that does not parse.
 OPTIONAL_NUMBER_POLICY = (
@@ -185,17 +197,7 @@ def _interactions(parse: _Parse, checks: Checks) -> None:
          f"{p('satisfaction ')} || {parse.shown(t)} || "
          f"{p(f' is outside data.satisfaction_range [{low:g}, {high:g}]')}"),
     ]
-    t = parse.text_of("resolved")
-    raw_type = parse.raw_type("resolved")
-    if raw_type == "BOOLEAN":
-        value = parse.raw_of("resolved")
-    elif raw_type is not None and _INTEGER_TYPES.match(raw_type):
-        r = parse.raw_of("resolved")
-        value = f"CASE {r} WHEN 1 THEN true WHEN 0 THEN false END"
-    else:
-        value = (f"CASE WHEN lower({t}) IN {_in_list(_TRUE)} THEN true "
-                 f"WHEN lower({t}) IN {_in_list(_FALSE)} THEN false END")
-    parse.values["v_resolved"] = value
+    t = _boolean(parse, "resolved")
     parse.outputs["resolved"] = "v_resolved"
     parse.rules.append((
         "resolved_not_boolean", f"{t} IS NOT NULL AND v_resolved IS NULL",
@@ -211,6 +213,49 @@ def _interactions(parse: _Parse, checks: Checks) -> None:
         ("resolution_hours_negative", f"{v} < 0",
          f"{p('resolution_hours ')} || {parse.shown(t)} || {p(' is negative')}"),
     ]
+    _contact_rules(parse)
+
+
+def _contact_rules(parse: _Parse) -> None:
+    """action and control: checked and kept on retention contacts, null on other kinds."""
+    p = parse.p
+    contact = f"(v_kind = {p(RETENTION_CONTACT)})"
+    action = parse.text_of("action")
+    parse.values["v_action"] = f"lower({action})"
+    parse.outputs["action"] = f"CASE WHEN {contact} THEN v_action END"
+    control = _boolean(parse, "control")
+    parse.outputs["control"] = f"CASE WHEN {contact} THEN coalesce(v_control, false) END"
+    for column, text in (("action", action), ("control", control)):
+        parse.flags[f"__nulled_{column}"] = (f"(NOT coalesce({contact}, false) "
+                                             f"AND {text} IS NOT NULL)")
+    allowed = f"[{', '.join(CONTACT_ACTIONS)}]"
+    parse.rules += [
+        ("action_invalid",
+         f"{contact} AND (v_action IS NULL OR NOT list_contains({p(list(CONTACT_ACTIONS))}, "
+         f"v_action))",
+         f"CASE WHEN {action} IS NULL THEN {p(f'action is empty; a {RETENTION_CONTACT} names ')}"
+         f" ELSE {p('action ')} || {parse.shown(action)} || {p(' is not ')} END "
+         f"|| {p(f'one of the actions that spend {allowed}')}"),
+        ("control_not_boolean", f"{contact} AND {control} IS NOT NULL AND v_control IS NULL",
+         f"{p('control ')} || {parse.shown(control)} || "
+         f"{p(' is not a boolean (true/false, 1/0, yes/no, t/f; empty means false)')}"),
+    ]
+
+
+def _boolean(parse: _Parse, column: str) -> str:
+    """Register ``v_<column>``, a boolean read from text, a BOOLEAN or 1/0; return the text."""
+    t = parse.text_of(column)
+    raw_type = parse.raw_type(column)
+    if raw_type == "BOOLEAN":
+        value = parse.raw_of(column)
+    elif raw_type is not None and _INTEGER_TYPES.match(raw_type):
+        r = parse.raw_of(column)
+        value = f"CASE {r} WHEN 1 THEN true WHEN 0 THEN false END"
+    else:
+        value = (f"CASE WHEN lower({t}) IN {_in_list(_TRUE)} THEN true "
+                 f"WHEN lower({t}) IN {_in_list(_FALSE)} THEN false END")
+    parse.values[f"v_{column}"] = value
+    return t
 
 
 def _customers(parse: _Parse, checks: Checks) -> None:

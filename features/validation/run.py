@@ -23,7 +23,7 @@ from features.validation.load import _load
 from features.validation.options import Checks, TextFormat
 from features.validation.quarantine import _build_quarantine
 from features.validation.report import _count, _no_transactions, _totals, reconcile
-from features.validation.rules import OPTIONAL_NUMBER_POLICY, RULES, _parse
+from features.validation.rules import CONTACT_FIELDS_POLICY, OPTIONAL_NUMBER_POLICY, RULES, _parse
 from features.validation.sources import _Source
 from features.validation.sql import _run
 
@@ -64,6 +64,7 @@ def validate_inputs(
         ``tables`` (per table: ``source_file``, ``rows_read``, ``rows_accepted``,
         ``rows_quarantined``, ``quarantined_by_rule``, ``exact_duplicates_removed``,
         ``refunds_kept`` and ``optional_values_nulled`` for transactions,
+        ``optional_values_nulled`` (action, control on other kinds) for interactions,
         ``reconciled``), ``totals``, ``last_valid_event``, ``future_limit``,
         ``rules`` and ``policies``.
 
@@ -107,7 +108,8 @@ def validate_inputs(
         "future_limit": limit.isoformat(" ") if last_event is not None else None,
         "min_timestamp": checks.min_timestamp.isoformat(" "),
         "rules": dict(RULES),
-        "policies": {"unparseable_optional_numbers": OPTIONAL_NUMBER_POLICY},
+        "policies": {"unparseable_optional_numbers": OPTIONAL_NUMBER_POLICY,
+                     "retention_contact_fields": CONTACT_FIELDS_POLICY},
     }
     reconcile(report)
     if tables["transactions"]["rows_accepted"] == 0:

@@ -492,6 +492,84 @@ def test_parquet_interactions_with_typed_columns(tmp_path):
     assert run.one_quarantined()["rule"] == "satisfaction_out_of_range"
 
 
+# Retention contacts: the action each chosen customer was chosen for, and whether it was
+# held out (a control). Line numbers are the file's (the header is line 1).
+CONTACT_CHECKS = Checks(interaction_kinds=("call", "retention_contact"))
+CONTACTS = ("customer_id,timestamp,kind,action,control\n"
+            "C1,2024-01-02,retention_contact,protect,false\n"
+            "C2,2024-01-02,retention_contact, Regain ,\n"
+            "C3,2024-01-02,retention_contact,enhance,TRUE\n"
+            "C4,2024-01-02,retention_contact,,false\n"
+            "C5,2024-01-02,retention_contact,harvest,true\n"
+            "C6,2024-01-02,retention_contact,protect,maybe\n"
+            "C7,2024-01-02,retention_contact,bogus,maybe\n"
+            "C8,2024-01-02,call,protect,maybe\n"
+            "C9,2024-01-02,call,,\n")
+SPENDING = "one of the actions that spend [start, protect, re_engineer, enhance, regain]"
+
+
+def test_retention_contacts_keep_action_and_control_and_quarantine_bad_ones(tmp_path):
+    run = validate(tmp_path, interactions=CONTACTS, checks=CONTACT_CHECKS)
+
+    clean = run.clean("interactions").sort_values("source_line")
+    assert clean["source_line"].tolist() == [2, 3, 4, 9, 10]
+    assert clean["action"].fillna("").tolist() == ["protect", "regain", "enhance", "", ""]
+    # An empty control is false; on other kinds both are null, whatever the file says.
+    assert clean["control"].tolist() == [False, False, True, None, None]
+    q = run.quarantine().set_index("source_line")
+    assert q["rule"].to_dict() == {5: "action_invalid", 6: "action_invalid",
+                                   7: "control_not_boolean", 8: "action_invalid"}
+    assert q.loc[5, "reason"] == f"action is empty; a retention_contact names {SPENDING}"
+    assert q.loc[6, "reason"] == f'action "harvest" is not {SPENDING}'
+    assert q.loc[7, "reason"] == ('control "maybe" is not a boolean (true/false, 1/0, yes/no, '
+                                  't/f; empty means false)')
+    report = run.report["tables"]["interactions"]
+    assert report["rows_read"] == 9 == report["rows_accepted"] + report["rows_quarantined"]
+    assert report["quarantined_by_rule"] == {"action_invalid": 3, "control_not_boolean": 1}
+    assert report["optional_values_nulled"] == {"action": 1, "control": 1}
+    assert report["reconciled"] is True
+    assert "retention_contact_fields" in run.report["policies"]
+
+
+def test_retention_contacts_are_a_kind_of_the_vocabulary(tmp_path):
+    run = validate(tmp_path, interactions=CONTACTS)  # kinds: call, complaint, survey
+
+    q = run.quarantine()
+    assert set(q.loc[q["source_line"] <= 8, "rule"]) == {"kind_unknown"}
+    assert run.report["tables"]["interactions"]["rows_accepted"] == 2
+
+
+def test_parquet_retention_contacts_with_a_boolean_control(tmp_path):
+    path = tmp_path / "interactions.parquet"
+    pq.write_table(pa.table({
+        "customer_id": ["C1", "C2", "C3"],
+        "timestamp": pa.array([dt.datetime(2024, 1, 2)] * 3, pa.timestamp("us")),
+        "kind": ["retention_contact", "retention_contact", "call"],
+        "action": ["REGAIN", "protect", None],
+        "control": [True, None, False],
+    }), path)
+    run = validate(tmp_path, interactions=path, checks=CONTACT_CHECKS)
+
+    clean = run.clean("interactions").sort_values("customer_id")
+    assert clean["action"].fillna("").tolist() == ["regain", "protect", ""]
+    assert clean["control"].tolist() == [True, False, None]
+    assert run.report["tables"]["interactions"]["optional_values_nulled"] == {
+        "action": 0, "control": 1}
+
+
+def test_interactions_without_action_and_control_validate_as_before(tmp_path):
+    content = f"{INTERACTIONS_HEADER}\nC1,2024-01-02,call,,,\nC2,2024-01-03,complaint,,true,2\n"
+    run = validate(tmp_path, interactions=content)
+
+    report = run.report["tables"]["interactions"]
+    assert report["rows_accepted"] == 2 and report["quarantined_by_rule"] == {}
+    assert {"action", "control"} <= set(report["optional_columns_absent"])
+    assert report["optional_values_nulled"] == {"action": 0, "control": 0}
+    clean = run.clean("interactions")
+    assert clean["action"].isna().all() and clean["control"].isna().all()
+    assert list(clean.columns) == CLEAN_TABLES["interactions"].names
+
+
 def test_directory_of_parquet_files(tmp_path):
     folder = tmp_path / "tx"
     folder.mkdir()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from features.schema import CONTACT_ACTIONS
 from models.actions import DEFAULT_RULES, ActionPolicy
 from models.economics import (
     NET_VALUE,
@@ -162,3 +163,7 @@ def test_invalid_economics_are_refused_with_the_reason(change, message):
     with pytest.raises(ValidationError) as raised:
         Economics.model_validate(change)
     assert message in str(raised.value)
+
+
+def test_the_actions_that_spend_are_those_a_retention_contact_may_name():
+    assert SPEND_ACTIONS == CONTACT_ACTIONS
