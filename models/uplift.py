@@ -231,7 +231,7 @@ def fit_effects(X: pd.DataFrame, rows: pd.DataFrame, economics: Economics, *,
     for name, econ in sorted(economics.actions.items()):
         mine = (action == name).fillna(False).to_numpy(dtype=bool)
         if econ.effect_on == "defection":
-            mine &= rows["defected"].notna().to_numpy()
+            mine = mine & rows["defected"].notna().to_numpy()
             y = rows["defected"].to_numpy()
         else:
             y = rows["future_spend"].to_numpy(dtype=np.float64)
@@ -312,7 +312,7 @@ def validate_effects(effects: ContactEffects, X: pd.DataFrame, rows: pd.DataFram
         model = effects.learned[action]
         mine = (rows["contact_action"] == action).fillna(False).to_numpy(dtype=bool)
         if model.effect_on == "defection":
-            mine &= rows["defected"].notna().to_numpy()
+            mine = mine & rows["defected"].notna().to_numpy()
         treated = ~control[mine]
         report: dict[str, Any] = {"treated": int(treated.sum()),
                                   "control": int((~treated).sum()), "qini": None}
