@@ -59,7 +59,8 @@ def _gain(metric: str, new: float, old: float) -> float:
 
 
 def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None,
-           rule: PromotionRule, *, same_models: bool = False) -> Decision:
+           rule: PromotionRule, *, same_models: bool = False,
+           other_features: bool = False) -> Decision:
     """Apply ``rule`` to the test metrics of the challenger and of the champion.
 
     Without a champion (first model, or a champion without the metrics) the
@@ -67,13 +68,21 @@ def decide(challenger: Mapping[str, float], champion: Mapping[str, float] | None
     are byte for byte the champion's: only the decisions bundled with them, such
     as the action policy or the risk bands, may differ) the challenger is
     promoted: its metrics are the champion's, and its decisions are the newer
-    ones asked for.
+    ones asked for. With ``other_features`` (the champion reads other feature columns
+    than the challenger: the params or the inputs changed what the features are) the
+    champion cannot score the features built now, and the challenger is promoted as if
+    there were no champion.
     """
     keys = (_key(rule.metric), _key(rule.guard_metric))
     missing = [k for k in keys if k not in challenger]
     if missing:
         raise ValueError(f"the challenger's run has no metric {missing}")
     new = {k: float(challenger[k]) for k in keys}
+    if champion is not None and other_features:
+        return Decision(True, "the champion reads other features than these params build "
+                        "and cannot score them: the challenger replaces it (its metrics are "
+                        "not compared, they come from other data)", new,
+                        {k: float(champion[k]) for k in keys if k in champion})
     high = challenger.get(BASELINE_GAP_HIGH)
     loses = high is not None and float(high) < 0 and not rule.allow_worse_than_baseline
     if loses:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.evaluate import evaluate, flat_metrics, headline_metrics
+from models.feature_schema import schema_digest
 from models.fitted import _design, load_fitted, models_digest
 from models.profit import evaluate_policies
 from models.promotion import decide
@@ -39,22 +40,29 @@ log = logging.getLogger("churn")
 #: Tag of a registered version: the digest of its fitted model files
 #: (:func:`models.fitted.models_digest`).
 MODELS_DIGEST_TAG = "models_digest"
+#: The model version tag with the digest of the feature columns its models read.
+FEATURES_DIGEST_TAG = "feature_schema_digest"
 
 
 def promote(params: Params, run_id: str, version: str, challenger: dict[str, float],
-            digest: str) -> dict[str, Any]:
+            digest: str, features_digest: str) -> dict[str, Any]:
     """Apply the promotion rule of params to a newly registered version: tag it with its
-    models' digest, give it the ``challenger`` alias, and the ``champion`` alias when
-    :func:`models.promotion.decide` says so. Returns the decision as written to
-    ``reports/promotion.json``."""
+    models' digest and its features' digest, give it the ``challenger`` alias, and the
+    ``champion`` alias when :func:`models.promotion.decide` says so (a champion that
+    reads other features than these params build cannot score them). Returns the
+    decision as written to ``reports/promotion.json``."""
     name = params.train.registered_model
     champion_version = tracking.alias_version(name, tracking.CHAMPION)
     champion = (tracking.run_metrics_of_version(name, champion_version)
                 if champion_version else None)
     same = (champion_version is not None
             and tracking.version_tag(name, champion_version, MODELS_DIGEST_TAG) == digest)
+    champion_features = (tracking.version_tag(name, champion_version, FEATURES_DIGEST_TAG)
+                         if champion_version else None)
     tracking.set_version_tag(name, version, MODELS_DIGEST_TAG, digest)
-    decision = decide(challenger, champion, promotion_rule(params), same_models=same)
+    tracking.set_version_tag(name, version, FEATURES_DIGEST_TAG, features_digest)
+    decision = decide(challenger, champion, promotion_rule(params), same_models=same,
+                      other_features=champion_features not in (None, features_digest))
     tracking.set_alias(name, tracking.CHALLENGER, version)
     if decision.promote:
         tracking.set_alias(name, tracking.CHAMPION, version)
@@ -175,7 +183,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
                                    nullable=[c for c in reference if reference[c].isna().any()])
     version = tracking.log_and_register_scorer(params, run_id, paths.scorer, inputs, example,
                                                bundle.score(example))
-    promotion = promote(params, run_id, version, flat, models_digest(paths.models))
+    promotion = promote(params, run_id, version, flat, models_digest(paths.models),
+                        schema_digest(bundle.feature_schema))
     write_json(promotion, paths.promotion)
     # The page shows the promotion decision, so it comes last; it joins the run's plots.
     tracking.log_evaluation(params, run_id, {}, [write_training_report(paths)])

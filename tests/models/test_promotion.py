@@ -96,3 +96,11 @@ def test_a_challenger_that_loses_to_the_best_baseline_beyond_noise_is_refused():
     # Within the noise it is compared as usual; a parameter can allow the loss.
     assert decide({**worse, "test_auc_vs_best_baseline_ci_high": 0.001}, None, rule).promote
     assert decide(worse, champion, PromotionRule(allow_worse_than_baseline=True)).promote
+
+
+def test_a_champion_that_reads_other_features_is_replaced_whatever_the_metrics():
+    # The champion scored higher on its own data, but cannot score the features built now.
+    decision = decide(m(0.77, 0.55), m(0.80, 0.50), RULE, other_features=True)
+    assert decision.promote and "reads other features" in decision.reason
+    assert decision.champion == m(0.80, 0.50)
+    assert not decide(m(0.77, 0.55), m(0.80, 0.50), RULE, other_features=False).promote

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from sklearn.metrics import log_loss
 
 from models.fitted import load_fitted, models_digest, predict_all, save_fitted
 from pipeline import datasets, evaluate, tracking, train
@@ -73,12 +72,19 @@ def test_a_worse_challenger_is_not_promoted(project, tmp_path):
     mlflow.set_tracking_uri(uri)
     worse = {k: v for k, v in evaluate.flat_metrics(metrics).items()}
     worse["test_defection_roc_auc"] -= 0.05
+    name = params.train.registered_model
+    features = MlflowClient().get_model_version(name, "1").tags["feature_schema_digest"]
     try:
-        decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, "other")
-    finally:  # _promote tagged version 1 with the made-up digest: put the real one back
-        tracking.set_version_tag(params.train.registered_model, "1", "models_digest",
-                                 models_digest(paths.models))
-    assert not decision["promoted"] and decision["previous_champion"] == "1"
+        decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, "other",
+                                    features)
+        assert not decision["promoted"] and decision["previous_champion"] == "1"
+        # The same challenger on other features: the champion cannot score them.
+        decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, "other",
+                                    "other features")
+        assert decision["promoted"] and "reads other features" in decision["reason"]
+    finally:  # promote tagged version 1 with made-up digests: put the real ones back
+        tracking.set_version_tag(name, "1", "models_digest", models_digest(paths.models))
+        tracking.set_version_tag(name, "1", "feature_schema_digest", features)
 
 
 def test_same_models_with_new_decisions_are_promoted(project):
@@ -90,7 +96,9 @@ def test_same_models_with_new_decisions_are_promoted(project):
     assert client.get_model_version(name, "1").tags["models_digest"] == digest
     # The same models (a policy change re-registers them): promoted whatever the metrics.
     worse = dict(evaluate.flat_metrics(metrics), test_defection_roc_auc=0.5)
-    decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, digest)
+    features = client.get_model_version(name, "1").tags["feature_schema_digest"]
+    decision = evaluate.promote(params, summary["mlflow"]["run_id"], "1", worse, digest,
+                                features)
     assert decision["promoted"] and "same fitted models" in decision["reason"]
 
 
@@ -106,6 +114,8 @@ def test_training_is_deterministic(project, tmp_path):
     # Byte for byte: the model files of a retraining (and of its refit) are those of
     # the pipeline's run.
     deployed, _ = train.refit(frame, a, params)
+    a["effects"], deployed["effects"], _ = train.effects(frame, a, deployed, params,
+                                                         datasets.load_contacts(paths))
     save_fitted(a, tmp_path)
     (tmp_path / "deployed").mkdir()
     save_fitted(deployed, tmp_path / "deployed")
@@ -124,15 +134,25 @@ def test_the_models_that_score_have_seen_the_latest_cutoff(project):
     assert deployed["defection_choice"] == held_out["defection_choice"]
     if held_out["defection"] is not None:
         assert deployed["defection"].best_iteration == held_out["defection"].best_iteration
-    # The refitted booster learnt from the test rows: it fits them better (in sample)
-    # than the one that never saw them, and it scores differently.
+    # The refit learns from the test rows: it scores differently from the model that
+    # never saw them, and with the test rows' outcomes reversed, it predicts more
+    # defection for the test customers who now defect and less for those who now stay
+    # (the calibrated probability: whatever the candidate, its calibrator learns from
+    # the latest window's outcomes; a BTYD candidate's own parts read no outcome).
     buyers = test[test["defected"].notna()].reset_index(drop=True)
     y = buyers["defected"].astype(bool).to_numpy()
     h = params.labels.horizon_days
     raw = {name: predict_all(models, buyers, horizon_days=h)["p_defect_raw"].to_numpy()
            for name, models in (("held_out", held_out), ("deployed", deployed))}
-    assert log_loss(y, raw["deployed"]) < log_loss(y, raw["held_out"])
     assert not np.allclose(raw["deployed"], raw["held_out"])
+    reversed_ = frame.copy()
+    at_test = (reversed_["split"] == "test") & reversed_["defected"].notna()
+    reversed_.loc[at_test, "defected"] = ~reversed_.loc[at_test, "defected"].astype(bool)
+    moved, _ = train.refit(reversed_, held_out, params)
+    before = predict_all(deployed, buyers, horizon_days=h)["p_defect"].to_numpy()
+    after = predict_all(moved, buyers, horizon_days=h)["p_defect"].to_numpy()
+    assert after[~y].mean() > before[~y].mean() + 0.05
+    assert after[y].mean() < before[y].mean() - 0.05
 
 
 def test_the_transition_model_boosts_at_its_own_learning_rate(project):
