@@ -3,7 +3,7 @@
 * ``_v_raw_<table>``: one row per record in file order, the raw columns as
   ``c0``, ``c1``, ... (text for CSV, the stored types for Parquet), with
   ``__line`` (and ``__file`` for Parquet; :func:`_lined_sql` adds it for CSV).
-  CSV files are read by :mod:`~features.validation.csv_records`.
+  CSV files are read by :mod:`~features.validation.csv_load`.
 * ``_v_bad_<table>``: malformed CSV lines (``source_line``, ``error_type``,
   ``error_message``, ``line_text``).
 """
@@ -18,7 +18,7 @@ import duckdb
 from features.errors import InputError
 from features.validation.column_types import _check_types
 from features.validation.columns import _resolve_columns
-from features.validation.csv_records import _load_csv
+from features.validation.csv_load import _load_csv
 from features.validation.options import TextFormat
 from features.validation.sources import (
     _check_exists,
