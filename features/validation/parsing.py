@@ -26,9 +26,20 @@ from features.validation.sql import _Params
 
 # Whitespace trimmed around every text value (ids keep everything else).
 _WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u2007\u202f\ufeff"
+# A UTC offset is at most 14 hours either way (Kiribati's +14:00 is the largest in use;
+# ISO 8601 would write up to 23:59, which no zone has): +25:00, +23:60 or +00:99 are
+# typing errors, never applied. The hours of a time run 00 to 23: ISO's 24:00 (the
+# end of a day) is not read, so that a timestamp names one day only.
+_OFFSET = r"[+-](?:(?:0\d|1[0-3])(?::?[0-5]\d)?|14(?::?00)?)"
 _ISO_PATTERN = (r"^\d{4}-\d{2}-\d{2}"
-                r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$")
-_ISO_TEXT = "ISO 8601 timestamp (YYYY-MM-DD, optionally THH:MM[:SS[.ffffff]] and Z or +HH:MM)"
+                r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?"
+                rf"(?:Z|{_OFFSET})?)?$")
+# The offset ending a text (group 1), valid or not: after the time of an ISO 8601
+# timestamp, and at the end of a data.timestamp_format ending with %z.
+_END_OFFSET = r"([+-]\d{2}(?::?\d{2})?)$"
+_ANY_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?([+-]\d{2}(?::?\d{2})?)$"
+_ISO_TEXT = ("ISO 8601 timestamp (YYYY-MM-DD, optionally THH:MM[:SS[.ffffff]], hours 00 to 23, "
+             "and Z or a UTC offset +HH:MM from -14:00 to +14:00)")
 
 _NUMERIC_TYPES = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
@@ -144,6 +155,10 @@ def _number_hint(parse: _Parse, t: str) -> str:
 
 def _strptime_sql(parse: _Parse, t: str, fmt: str) -> str:
     parsed = f"try_strptime({t}, {parse.p(fmt)})"
+    if fmt.endswith("%z"):  # strptime applies +99:00 too
+        offset = f"regexp_extract({t}, {parse.p(_END_OFFSET)}, 1)"
+        parsed = (f"CASE WHEN {offset} = '' OR regexp_full_match({offset}, "
+                  f"{parse.p(_OFFSET)}) THEN {parsed} END")
     if "%z" in fmt or "%Z" in fmt:
         return f"timezone('UTC', {parsed})"
     return _local_to_utc(parse, parsed)
@@ -232,6 +247,16 @@ def _timestamp_hint(parse: _Parse, t: str) -> str:
         for fmt in _TIMESTAMP_FORMATS if fmt != parse.text.timestamp_format)
     epoch = ("; it looks like a Unix epoch number: set data.timestamp_unit ('s', 'ms', 'us' "
              "or 'ns') in params.yaml if it is one, or export timestamps as ISO 8601 text")
-    return (f"CASE WHEN regexp_full_match({t}, {p(r'[0-9]{9,13}([.][0-9]+)?')}) "
+    with_z = (parse.text.timestamp_format or "").endswith("%z")
+    offset = f"regexp_extract({t}, {p(_END_OFFSET if with_z else _ANY_OFFSET)}, 1)"
+    bad_offset = (f"'; its UTC offset ' || {offset} || ' cannot be: offsets run from -14:00 "
+                  f"to +14:00, their minutes from 00 to 59'")
+    hour_24 = ("; hour 24 is not read: the hours of a day run 00 to 23 (write 00:00 of the "
+               "next day)")
+    return (f"CASE WHEN {offset} <> '' AND NOT regexp_full_match({offset}, {p(_OFFSET)}) "
+            f"THEN {bad_offset} "
+            f"WHEN regexp_matches({t}, {p(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]24:')}) "
+            f"THEN {p(hour_24)} "
+            f"WHEN regexp_full_match({t}, {p(r'[0-9]{9,13}([.][0-9]+)?')}) "
             f"THEN {p(epoch)} ELSE coalesce({p('; it matches data.timestamp_format ')} "
             f"|| nullif(concat_ws(' or ', {matches}), ''), '') END")

@@ -32,6 +32,46 @@ def test_dates_that_cannot_be_an_event(tmp_path, value, rule):
     assert run.one_quarantined()["rule"] == rule
 
 
+@pytest.mark.parametrize("value", [
+    "2023-06-01T24:00:00", "2023-06-01 24:00:00", "2023-06-01T24:00", "2023-06-01T24:00:00Z",
+    "2023-06-01T24:00:00+05:30", "2023-12-31 24:00:00", "2023-06-01T24:30:00",
+])
+def test_hour_24_is_not_a_time_of_day(tmp_path, value):
+    # ISO 8601's 24:00 (the end of a day) would make a timestamp name two days.
+    run = validate(tmp_path, f"{GOOD_TX}C3,{value},1\n")
+
+    row = run.one_quarantined()
+    assert row["rule"] == "timestamp_unparseable"
+    assert "hour 24 is not read: the hours of a day run 00 to 23" in row["reason"]
+
+
+# A UTC offset is at most 14:00 either way, its minutes 00 to 59, in every form
+# (+HH:MM, +HHMM, +HH), through ISO 8601 and through a data.timestamp_format with %z.
+BAD_OFFSETS = ["+24:00", "+99:00", "+23:60", "-25:00", "+99:99", "+00:99", "+14:01", "-1430",
+               "+15"]
+GOOD_OFFSETS = {"+14:00": "2023-05-31 20:00:00", "-12:00": "2023-06-01 22:00:00",
+                "-00:00": "2023-06-01 10:00:00", "+0530": "2023-06-01 04:30:00",
+                "+05": "2023-06-01 05:00:00", "Z": "2023-06-01 10:00:00"}
+
+
+@pytest.mark.parametrize("strptime", [False, True], ids=["iso", "format_with_z"])
+def test_utc_offsets_that_cannot_be_are_quarantined_never_applied(tmp_path, strptime):
+    rows = [(o, f"2023-06-01T10:00:00{o}") for o in [*BAD_OFFSETS, *GOOD_OFFSETS]
+            if not (strptime and o == "Z")]
+    content = TX_HEADER + "\n" + "".join(f"C{i},{v},1\n" for i, (_, v) in enumerate(rows))
+    text = TextFormat(timestamp_format="%Y-%m-%dT%H:%M:%S%z") if strptime else None
+    run = validate(tmp_path, content, text=text)
+
+    q = run.quarantine().set_index("source_line")
+    assert set(q["rule"]) == {"timestamp_unparseable"}
+    assert sorted(q.index) == list(range(2, 2 + len(BAD_OFFSETS)))
+    for line, offset in zip(range(2, 2 + len(BAD_OFFSETS)), BAD_OFFSETS, strict=True):
+        assert (f"its UTC offset {offset} cannot be: offsets run from -14:00 to +14:00, "
+                f"their minutes from 00 to 59") in q.loc[line, "reason"]
+    got = run.clean().sort_values("source_line")["timestamp"].astype(str).tolist()
+    assert got == [t for o, t in GOOD_OFFSETS.items() if not (strptime and o == "Z")]
+
+
 def test_a_leap_day_is_a_day(tmp_path):
     run = validate(tmp_path, f"{TX_HEADER}\nC1,2024-02-29,1\nC1,2000-02-29T23:59:59,1\n")
 
