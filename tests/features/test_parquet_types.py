@@ -207,3 +207,57 @@ def test_booleans_of_every_type(tmp_path, resolved):
 
     assert run.clean("interactions").sort_values("source_line")["resolved"].tolist() == [
         True, False]
+
+
+def _table(**columns: pa.Array) -> pa.Table:
+    names, arrays = zip(*[*BASE.items(), *columns.items()], strict=True)
+    return pa.Table.from_arrays(list(arrays), names=list(names))
+
+
+@pytest.mark.parametrize("column", ["customer_id", "timestamp", "amount"])
+@pytest.mark.parametrize("folder", [False, True], ids=["file", "part_of_a_folder"])
+def test_a_contract_column_twice_stops_as_in_a_csv_header(tmp_path, column, folder):
+    # Read together, DuckDB would rename the second copy and drop it without a word.
+    twice = pa.Table.from_arrays([*_table().columns, BASE[column]], names=[*BASE, column])
+    path = tmp_path / ("tx" if folder else "tx.parquet")
+    part = path / "part-1.parquet" if folder else path
+    if folder:
+        path.mkdir()
+        pq.write_table(_table(), path / "part-0.parquet")
+    pq.write_table(twice, part)
+    shown = f"{part} (a part of {path})" if folder else str(part)
+    with pytest.raises(InputError, match=re.escape(
+            f"{shown}: column {column!r} appears 2 times in its columns; rename the copies")):
+        validate(tmp_path, path)
+
+
+def test_a_column_outside_the_contract_twice_is_read(tmp_path):
+    path = tmp_path / "tx.parquet"
+    pq.write_table(pa.Table.from_arrays([*_table().columns, pa.array(["a", "b"]),
+                                         pa.array(["c", "d"])], names=[*BASE, "note", "note"]),
+                   path)
+
+    assert validate(tmp_path, path).report["tables"]["transactions"]["rows_accepted"] == 2
+
+
+@pytest.mark.parametrize(("column", "mapped"), [
+    ("amount", {}), ("customer_id", {}), ("quantity", {"quantity": "qty"})])
+def test_a_part_of_a_folder_without_a_required_column_stops_naming_it(tmp_path, column,
+                                                                      mapped):
+    # The other part holds it, so the folder's columns do; the part would be read as
+    # rows without it (amount_missing), although the column is missing, not empty.
+    folder = tmp_path / "tx"
+    folder.mkdir()
+    full = _table(qty=pa.array([1, 2]))
+    pq.write_table(full, folder / "part-0.parquet")
+    wanted = mapped.get(column, column)
+    pq.write_table(full.drop([wanted]), folder / "part-1.parquet")
+    with pytest.raises(InputError, match=re.escape(
+            f"{folder / 'part-1.parquet'} (a part of {folder}): column {wanted!r} not found "
+            f"in this part, although other parts hold it")):
+        validate(tmp_path, folder, column_maps={"transactions": mapped})
+
+    # An optional column that no mapping asks for may be absent from a part: null there.
+    pq.write_table(full.drop(["qty"]), folder / "part-1.parquet")
+    run = validate(tmp_path, folder)
+    assert run.report["tables"]["transactions"]["rows_accepted"] == 4
