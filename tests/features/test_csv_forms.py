@@ -185,7 +185,7 @@ def test_a_record_split_in_a_contract_value_is_never_read_in_parts(tmp_path, new
         assert f"(the value of {column} would hold a line break)" in q.loc[4, "reason"]
     lines = f"line {close}" if close == end else f"lines {close}-{end}"
     assert f"; {lines}, where it closes, quarantined too" in q.loc[4, "reason"]
-    assert (f"closes the quoted value opened on line 4, which does not read as one record: "
+    assert ("closes the quoted value opened on line 4, which does not read as one record: "
             + ("this line is its end, not a record of its own" if close == end else
                f"{lines} are its end, not records of their own")) in q.loc[close, "reason"]
     assert t["file"]["records"] == t["rows_read"] == 7
