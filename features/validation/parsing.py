@@ -12,6 +12,7 @@ that would read it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from features.validation.column_types import (
@@ -24,8 +25,12 @@ from features.validation.options import TextFormat
 from features.validation.sources import _Source
 from features.validation.sql import _Params
 
-# Whitespace trimmed around every text value (ids keep everything else).
-_WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u2007\u202f\ufeff"
+# Whitespace trimmed around every text value (ids keep everything else): the ASCII
+# kinds, every Unicode space and line or paragraph separator (no-break, ideographic
+# U+3000, thin ...: categories Zs, Zl, Zp, all in the first plane) and a byte-order
+# mark. NEL (U+0085) is a control character, refused in an id rather than trimmed.
+_WHITESPACE = "\t\n\r\x0b\x0c\ufeff" + "".join(
+    c for c in map(chr, range(0x10000)) if unicodedata.category(c) in ("Zs", "Zl", "Zp"))
 # A UTC offset is at most 14 hours either way (Kiribati's +14:00 is the largest in use;
 # ISO 8601 would write up to 23:59, which no zone has): +25:00, +23:60 or +00:99 are
 # typing errors, never applied. The hours of a time run 00 to 23: ISO's 24:00 (the
@@ -70,17 +75,42 @@ class _Parse:
         pos = self.source.positions.get(column)
         if pos is None:
             expr = "CAST(NULL AS VARCHAR)"
-        elif self.source.types[pos] != "VARCHAR":
+        elif self.source.types[pos] not in ("VARCHAR", "BLOB"):
             expr = f"CAST(c{pos} AS VARCHAR)"
         else:
             # trim() with a set of characters is slow; most values start and
-            # end with printable ASCII and need no trimming at all.
-            c = f"c{pos}"
+            # end with printable ASCII and need no trimming at all. Binary
+            # values are their UTF-8 text (NUL bytes included, for the rules
+            # to see); bytes that are not UTF-8 keep DuckDB's escaped form
+            # (Q\xFF), which :meth:`not_utf8` tells apart.
+            c = self._as_text(pos)
             expr = (f"nullif(CASE WHEN ascii({c}) BETWEEN 33 AND 126 "
                     f"AND ascii({c}[-1:]) BETWEEN 33 AND 126 THEN {c} "
                     f"ELSE trim({c}, {self.p(_WHITESPACE)}) END, '')")
         self.texts[f"t_{column}"] = expr
         return f"t_{column}"
+
+    def _as_text(self, pos: int) -> str:
+        c = f"c{pos}"
+        return c if self.source.types[pos] != "BLOB" else (
+            f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))")
+
+    def untrimmed(self, column: str) -> str | None:
+        """Text of a text or binary contract column as written, untrimmed; None for other
+        types and absent columns."""
+        pos = self.source.positions.get(column)
+        if pos is None or self.source.types[pos] not in ("VARCHAR", "BLOB"):
+            return None
+        self.texts[f"w_{column}"] = self._as_text(pos)
+        return f"w_{column}"
+
+    def not_utf8(self, column: str) -> str:
+        """SQL true for a binary value whose bytes are not UTF-8 text."""
+        pos = self.source.positions.get(column)
+        if pos is None or self.source.types[pos] != "BLOB":
+            return "false"
+        self.texts[f"u_{column}"] = f"(c{pos} IS NOT NULL AND try(decode(c{pos})) IS NULL)"
+        return f"u_{column}"
 
     def raw_of(self, column: str) -> str:
         pos = self.source.positions[column]

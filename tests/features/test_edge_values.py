@@ -136,7 +136,38 @@ def test_ids_differ_by_case_and_width_but_not_by_invisible_characters(tmp_path):
 
     ids = run.clean()["customer_id"].value_counts().to_dict()
     assert ids == {"C1": 4, "c1": 1, "\uff23\uff11": 1}
-    assert run.report["tables"]["transactions"]["ids_cleaned"] == 2
+    # Each row whose id lost a character: the byte-order mark trimmed counts too.
+    assert run.report["tables"]["transactions"]["ids_cleaned"] == 3
+
+
+# Every Unicode space (Zs), line and paragraph separator is trimmed around an id, and
+# every format character (Cf: direction marks such as the Arabic letter mark U+061C,
+# isolates, joiners, the word joiner) is removed from it, whichever the code point.
+SPACES = ["\u00a0", "\u1680", *map(chr, range(0x2000, 0x200b)), "\u2028", "\u2029", "\u202f",
+          "\u205f", "\u3000", "\ufeff"]
+MARKS = ["\u00ad", "\u061c", "\u180e", "\u200b", "\u200c", "\u200d", "\u200e", "\u200f",
+         *map(chr, range(0x202a, 0x202f)), "\u2060", *map(chr, range(0x2066, 0x206a)),
+         "\ufeff"]
+
+
+def test_every_unicode_space_is_trimmed_and_every_format_character_removed(tmp_path):
+    ids = ([f"{s}42{s}" for s in SPACES] + [f"{m}42" for m in MARKS] + ["4\u061c2"]
+           + ["  42 ", "42", "\u3000\u3000"])
+    content = TX_HEADER + "\n" + "".join(f'"{i}",2024-01-02,1\n' for i in ids)
+    run = validate(tmp_path, content)
+
+    assert run.clean()["customer_id"].tolist() == ["42"] * (len(ids) - 1)
+    row = run.one_quarantined()
+    assert (row["rule"], row["source_line"]) == ("customer_id_missing", len(ids) + 1)
+    # Every accepted row but the plain "42" lost a character.
+    assert run.report["tables"]["transactions"]["ids_cleaned"] == len(ids) - 2
+
+
+def test_a_control_character_is_not_whitespace_in_an_id(tmp_path):
+    # NEL (U+0085) is a line break to str.isspace, but a control character (C1).
+    run = validate(tmp_path, f"{GOOD_TX}\"C3\u0085\",2024-01-03,1\n")
+
+    assert run.one_quarantined()["rule"] == "customer_id_invalid"
 
 
 def test_optional_numbers_that_are_not_finite_are_nulled_and_counted(tmp_path):

@@ -49,6 +49,26 @@ def test_customer_ids_of_every_type_are_their_text(tmp_path, ids, expected):
     assert run.clean().sort_values("source_line")["customer_id"].tolist() == expected
 
 
+def test_binary_ids_are_their_utf8_text_and_damaged_bytes_are_invalid(tmp_path):
+    # As for text ids, a control character (a NUL byte) is damage; so are bytes that
+    # are not UTF-8, never read as their escaped form (Q\xFF) nor as a customer.
+    ids = pa.array([b"Zo\xc3\xab", b"Z\x00Z", b"Q\xff", b"Q\\xFF", b" C7\xe3\x80\x80"],
+                   pa.binary())
+    path = tmp_path / "tx.parquet"
+    pq.write_table(pa.table({"customer_id": ids,
+                             "timestamp": pa.array([MOMENT] * 5, pa.timestamp("us")),
+                             "amount": pa.array([1.0] * 5)}), path)
+    run = validate(tmp_path, path)
+
+    clean = run.clean().sort_values("source_line")
+    assert clean["customer_id"].tolist() == ["Zoë", "Q\\xFF", "C7"]
+    assert run.report["tables"]["transactions"]["ids_cleaned"] == 1
+    q = run.quarantine().set_index("source_line")
+    assert q["rule"].to_dict() == {2: "customer_id_invalid", 3: "customer_id_invalid"}
+    assert "holds a control character" in q.loc[2, "reason"]
+    assert "is binary data that is not UTF-8 text" in q.loc[3, "reason"]
+
+
 @pytest.mark.parametrize("amounts", [
     pa.array([decimal.Decimal("1.50"), decimal.Decimal("2.00")], pa.decimal128(10, 2)),
     pa.array([decimal.Decimal("1.50"), decimal.Decimal("2.00")], pa.decimal256(40, 2)),
