@@ -133,6 +133,18 @@ def _number_pattern(decimal: str, thousands: str | None) -> tuple[str, str]:
     return rf"^[+-]?(?:{integer}(?:{dec}\d*)?|{dec}\d+)(?:[eE][+-]?\d+)?$", remove
 
 
+def _number_sql(parse: _Parse, t: str, decimal: str, thousands: str | None) -> str:
+    """SQL of the number the text ``t`` reads as with these settings (NULL when none)."""
+    pattern, remove = _number_pattern(decimal, thousands)
+    normal = t
+    if remove:
+        normal = f"regexp_replace({normal}, {parse.p(remove)}, '', 'g')"
+    if decimal == ",":
+        normal = f"replace({normal}, ',', '.')"
+    return (f"CASE WHEN regexp_full_match({t}, {parse.p(pattern)}) "
+            f"THEN TRY_CAST({normal} AS DOUBLE) END")
+
+
 def _number(parse: _Parse, column: str) -> tuple[str, str]:
     """Register text and value of a numeric column; return SQL for both (value finite or NULL)."""
     t = parse.text_of(column)
@@ -141,14 +153,7 @@ def _number(parse: _Parse, column: str) -> tuple[str, str]:
         r = parse.raw_of(column)
         value = f"CAST({r} AS DOUBLE)"
     else:
-        pattern, remove = _number_pattern(parse.text.decimal, parse.text.thousands)
-        normal = t
-        if remove:
-            normal = f"regexp_replace({normal}, {parse.p(remove)}, '', 'g')"
-        if parse.text.decimal == ",":
-            normal = f"replace({normal}, ',', '.')"
-        value = (f"CASE WHEN regexp_full_match({t}, {parse.p(pattern)}) "
-                 f"THEN TRY_CAST({normal} AS DOUBLE) END")
+        value = _number_sql(parse, t, parse.text.decimal, parse.text.thousands)
     parse.values[f"v_{column}"] = value
     # NaN and infinities (Parquet doubles, or 1e999 as text) are not numbers.
     return t, f"(CASE WHEN isfinite(v_{column}) THEN v_{column} END)"
@@ -173,14 +178,20 @@ def _number_hint(parse: _Parse, t: str) -> str:
     for decimal, thousands in sorted(
             (f for f in _NUMBER_FORMATS if f != current),
             key=lambda f: (f[0] != current[0]) + (f[1] != current[1])):
-        pattern, _ = _number_pattern(decimal, thousands)
         changes = [f"data.{key}: {value!r}" for key, value, now in (
             ("decimal", decimal, parse.text.decimal),
             ("thousands", thousands, parse.text.thousands)) if value != now]
         shown = " and ".join(c.replace("None", "null") for c in changes)
-        branches.append(f"WHEN regexp_full_match({t}, {p(pattern)}) "
+        # Only a setting under which the value is a finite number is named (1e400 reads
+        # as infinity under every one: none is).
+        branches.append(f"WHEN isfinite({_number_sql(parse, t, decimal, thousands)}) "
                         f"THEN {p(f'; with {shown} in params.yaml it reads as a number')}")
-    return f"CASE {' '.join(branches)} ELSE '' END"
+    # A number too large for a double (1e400) reads under the current settings, as
+    # infinity: say so rather than name a setting.
+    current_value = _number_sql(parse, t, *current)
+    huge = p("; it reads as a number too large to hold (beyond 1.8e308 either way)")
+    return (f"CASE WHEN {current_value} IS NOT NULL AND NOT isfinite({current_value}) "
+            f"THEN {huge} {' '.join(branches)} ELSE '' END")
 
 
 def _strptime_sql(parse: _Parse, t: str, fmt: str) -> str:

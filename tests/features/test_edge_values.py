@@ -8,6 +8,8 @@ documented outcome (README, "Validation").
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -109,6 +111,44 @@ def test_amounts_no_ledger_holds_are_quarantined(tmp_path, value, rule):
     run = validate(tmp_path, f"{GOOD_TX}C3,2024-01-03,{value}\n")
 
     assert run.one_quarantined()["rule"] == rule
+
+
+# Amounts that do not parse as configured, and the number formats a file may use.
+HINTED = ["1e400", "-1e400", "1,5e400", "12,50", "1,234.50", "1.234,50", "1 000", "1'000.5",
+          "1.2.3", "12-", "1e", "٣"]
+FORMATS = [(".", None), (",", None), (".", ","), (",", "."), (",", " "), (".", " "),
+           (".", "'")]
+
+
+@pytest.mark.parametrize(("decimal", "thousands"), FORMATS)
+def test_an_amount_hint_names_only_a_setting_that_reads_it(tmp_path, decimal, thousands):
+    # The hint is true: with the settings it names, the value reads as a number; a
+    # value no setting reads (1e400: infinite under all of them) names none.
+    text = TextFormat(decimal=decimal, thousands=thousands, delimiter=";")
+    content = "customer_id;timestamp;amount\n" + "".join(
+        f"C{i};2024-01-02;{v}\n" for i, v in enumerate(["1", *HINTED]))
+    q = validate(tmp_path, content, text=text).quarantine().set_index("source_line")
+    for line, value in enumerate(HINTED, start=3):
+        if line not in q.index:
+            continue  # read with these settings
+        reason = q.loc[line, "reason"]
+        named = re.search(r"with (data\.\S+: '.*?'|data\.\S+: null)"
+                          r"(?: and (data\.\S+: '.*?'|data\.\S+: null))? in params.yaml", reason)
+        if value.endswith("e400"):
+            assert named is None, reason
+            written = value.replace(",", ".") if decimal == "," else value
+            if re.fullmatch(r"-?\d+(\.\d+)?e400", written):  # a number, but infinite
+                assert "it reads as a number too large to hold" in reason, reason
+            continue
+        if named is None:
+            continue
+        settings = {"decimal": decimal, "thousands": thousands}
+        for change in filter(None, named.groups()):
+            key, given = change.removeprefix("data.").split(": ")
+            settings[key] = None if given == "null" else given.strip("'")
+        again = validate(tmp_path, f"customer_id;timestamp;amount\nC1;2024-01-02;{value}\n",
+                         text=TextFormat(delimiter=";", **settings))
+        assert again.report["tables"]["transactions"]["rows_accepted"] == 1, (value, reason)
 
 
 def test_the_plausible_ranges_are_inclusive_and_configurable(tmp_path):
