@@ -32,7 +32,8 @@ from features.validation.sql import _Params, _q, _run
 #: breaks several rules is quarantined under the first one.
 RULES: dict[str, str] = {
     "malformed_line": "CSV line that cannot be split into the header's fields (wrong number "
-                      "of fields, unterminated quote, invalid UTF-8).",
+                      "of fields, unterminated quote, either half of a record split by a "
+                      "quoted line break in a contract value, invalid UTF-8).",
     "customer_id_missing": "customer_id empty, only whitespace, or a null marker written as "
                            "text (NULL, null, None, NaN, N/A, NA, nil, \\N, #N/A).",
     "customer_id_invalid": "customer_id holding a control character (U+0000 to U+001F, "
