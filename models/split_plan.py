@@ -295,30 +295,36 @@ def choose_cutoffs(
     if not test or len(validation) < n_validation or not train:
         needed_last = _needed_last_event(start, horizon_days, frequency, n_test, n_validation)
         span = (last_event - first_event).days + 1
-        needed = (needed_last - first_event).days + 1
+        needed = ("more days than the calendar holds (events past 9999-12-31)"
+                  if needed_last is None else
+                  f"{(needed_last - first_event).days + 1} days (events up to {needed_last})")
         raise ValueError(
             f"the events span {span} days ({first_event} to {last_event}), too short for an "
             f"out-of-time plan: one training, {n_validation} validation and {n_test} test "
             f"cutoff(s) on the {frequency!r} grid from {start}, each with a {horizon_days}-day "
-            f"label window, need {needed} days (events up to {needed_last}); shorten the "
-            "horizon or the minimum history, or give the cutoffs explicitly"
+            f"label window, need {needed}; shorten the horizon or the minimum history, or give "
+            "the cutoffs explicitly"
         )
     return SplitPlan(train=train, validation=validation, test=test, horizon_days=horizon_days)
 
 
 def _needed_last_event(start: dt.date, horizon_days: int, frequency: str, n_test: int,
-                       n_validation: int) -> dt.date:
-    """The last event day that the smallest plan starting at ``start`` needs."""
+                       n_validation: int) -> dt.date | None:
+    """The last event day that the smallest plan starting at ``start`` needs; None when
+    that day is past the end of the calendar (year 9999)."""
     # Each step of the plan advances at least one grid date per day of horizon: this
     # many grid dates always suffice.
     periods = (n_test + n_validation + 2) * (horizon_days + 1)
-    grid = [d.date() for d in pd.date_range(start, periods=periods, freq=frequency)]
     h = _days(horizon_days)
+    try:
+        grid = [d.date() for d in pd.date_range(start, periods=periods, freq=frequency)]
 
-    def first_from(day: dt.date) -> int:
-        return next(i for i, g in enumerate(grid) if g >= day)
+        def first_from(day: dt.date) -> int:
+            return next(i for i, g in enumerate(grid) if g >= day)
 
-    i = first_from(grid[0] + h)  # the first validation (or test) cutoff
-    if n_validation:
-        i = first_from(grid[i + n_validation - 1] + h)
-    return grid[i + n_test - 1] + h - _days(1)
+        i = first_from(grid[0] + h)  # the first validation (or test) cutoff
+        if n_validation:
+            i = first_from(grid[i + n_validation - 1] + h)
+        return grid[i + n_test - 1] + h - _days(1)
+    except (OverflowError, NotImplementedError, pd.errors.OutOfBoundsDatetime):
+        return None  # a grid, or a window, past the dates a calendar holds

@@ -52,6 +52,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: The longest count of days a rule may hold: a hundred years. A longer one is a
+#: typing error, and would reach past the calendar's dates.
+MAX_DAYS = 36_500
+
+
 class StageRules(BaseModel):
     """Every threshold of the stage rules (defaults of the domain model).
 
@@ -95,14 +100,14 @@ class StageRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lost_after_days: StrictInt = Field(default=365, gt=0)
+    lost_after_days: StrictInt = Field(default=365, gt=0, le=MAX_DAYS)
     # Validated also when left at its default: the check reads lost_after_days.
-    dormant_after_days: StrictInt = Field(default=120, gt=0, validate_default=True)
+    dormant_after_days: StrictInt = Field(default=120, gt=0, le=MAX_DAYS, validate_default=True)
     at_risk_gap_factor: StrictFloat = Field(default=3.0, ge=1.0, allow_inf_nan=False)
     core_min_purchases: StrictInt = Field(default=4, ge=2)
-    core_min_tenure_days: StrictInt = Field(default=180, ge=0)
-    reactivated_window_days: StrictInt = Field(default=90, gt=0)
-    min_usual_gap_days: StrictInt = Field(default=7, gt=0)
+    core_min_tenure_days: StrictInt = Field(default=180, ge=0, le=MAX_DAYS)
+    reactivated_window_days: StrictInt = Field(default=90, gt=0, le=MAX_DAYS)
+    min_usual_gap_days: StrictInt = Field(default=7, gt=0, le=MAX_DAYS)
 
     @field_validator("dormant_after_days")
     @classmethod

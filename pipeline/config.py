@@ -10,6 +10,7 @@ syntax error, a key given twice, an impossible date) is named with its line and 
 from __future__ import annotations
 
 import codecs
+import copy
 import difflib
 import os
 import re
@@ -47,6 +48,7 @@ def load_params(path: str | os.PathLike[str] | None = None,
     """
     file = Path(path) if path is not None else ROOT / PARAMS_FILE
     raw = _read_tree(file)
+    in_file = copy.deepcopy(raw)
     overrides = overrides or {}
     for key, value in overrides.items():
         _set_dotted(raw, key, value)
@@ -56,8 +58,9 @@ def load_params(path: str | os.PathLike[str] | None = None,
         lines = []
         for error in err.errors():
             key, message = _problem(error)
-            lines.append(f"--set {message}" if _overridden(key, message, overrides)
-                         else f"{file}: {message}")
+            given = (_overridden(key, message, overrides)
+                     or _made_by_override(tuple(error["loc"]), in_file, overrides))
+            lines.append(f"--set {message}" if given else f"{file}: {message}")
         raise ConfigError("\n".join(lines)) from None
 
 
@@ -199,6 +202,19 @@ def _overridden(key: str, message: str, overrides: Mapping[str, Any]) -> bool:
     return any(key == given or key.startswith(f"{given}.")
                or re.search(rf"(?<![\w.]){re.escape(given)}(?!\w)", message)
                for given in overrides)
+
+
+def _made_by_override(loc: tuple[Any, ...], in_file: Mapping[str, Any],
+                      overrides: Mapping[str, Any]) -> bool:
+    """Whether the key at ``loc`` is not in the file but an override made it, as the
+    section of a longer key (``-S validat.max_future_days=2`` makes ``validat``)."""
+    node: Any = in_file
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            dotted = ".".join(str(p) for p in loc)
+            return any(given == dotted or given.startswith(f"{dotted}.") for given in overrides)
+        node = node[part]
+    return False
 
 
 def _section_keys(loc: tuple[Any, ...]) -> list[str] | None:

@@ -49,7 +49,7 @@ from models.economics import Economics, EffectSettings
 from models.lgbm_params import LightGBMParams
 from models.promotion import PromotionRule
 from models.risk import RiskBands
-from models.stages import StageRules
+from models.stages import MAX_DAYS, StageRules
 from pipeline.identifiers import check_identifier
 from pipeline.paths import resolve
 from pipeline.secrets import mask_url
@@ -109,6 +109,17 @@ def _from_yaml(annotation: Any, value: Any) -> Any:
 #: A pair of numbers: ``[low, high]`` in the file.
 Pair = tuple[float, float]
 
+#: Every count of days is at most :data:`models.stages.MAX_DAYS`, a hundred years: a
+#: longer one is a typing error and would reach past the calendar's dates. A label
+#: horizon is at most ten years, beyond anything a retention plan acts on.
+MAX_HORIZON_DAYS = 3_650
+#: Validation or test cutoffs of a plan chosen from the data, at most.
+MAX_CUTOFFS = 1_000
+#: A wait for a lock, in seconds, is at most a day.
+MAX_WAIT_SECONDS = 86_400.0
+#: A whole number of days, one or more.
+Days = Annotated[int, Field(gt=0, le=MAX_DAYS)]
+
 
 # --------------------------------------------------------------------------
 # Sections
@@ -117,10 +128,10 @@ Pair = tuple[float, float]
 
 class SizeParams(_Section):
     customers: int = Field(gt=0)
-    days: int = Field(gt=60)
+    days: int = Field(gt=60, le=MAX_DAYS)
     # null: customers acquired over the whole period; a number: one cohort acquired
     # over these first days, that then ages.
-    acquisition_days: int | None = Field(default=None, gt=0)
+    acquisition_days: int | None = Field(default=None, gt=0, le=MAX_DAYS)
 
 
 class CampaignParams(_Section):
@@ -288,7 +299,7 @@ def _refuse_password(value: str, advice: str) -> None:
 
 
 class ValidateParams(_Section):
-    max_future_days: int = Field(default=1, ge=0)
+    max_future_days: int = Field(default=1, ge=0, le=MAX_DAYS)
     min_timestamp: dt.date = dt.date(1990, 1, 1)
     memory_limit: str | None = "1GB"
     threads: int | None = Field(default=None, gt=0)
@@ -325,8 +336,8 @@ class SparkParams(_Section):
 
 
 class FeaturesParams(_Section):
-    windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365], min_length=1)
-    trend_days: int = Field(default=90, gt=0)
+    windows_days: list[Days] = Field(default_factory=lambda: [30, 90, 180, 365], min_length=1)
+    trend_days: int = Field(default=90, gt=0, le=MAX_DAYS)
     resolution_kinds: list[str] = Field(default_factory=lambda: ["complaint", "support_ticket"])
     snapshot_frequency: str = "MS"
     first_snapshot: dt.date | None = None
@@ -372,10 +383,12 @@ class FeaturesParams(_Section):
 
 
 class LabelsParams(_Section):
-    horizon_days: int = Field(default=90, gt=0)
-    min_history_days: int | None = Field(default=None, ge=0)  # None: 365, 28 for short logs
-    n_validation: int = Field(default=1, ge=0)
-    n_test: int = Field(default=1, ge=1)
+    horizon_days: int = Field(default=90, gt=0, le=MAX_HORIZON_DAYS)
+    # None: 365, 28 for short logs.
+    min_history_days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
+    # At most a thousand cutoffs each: a plan of more is a typing error.
+    n_validation: int = Field(default=1, ge=0, le=MAX_CUTOFFS)
+    n_test: int = Field(default=1, ge=1, le=MAX_CUTOFFS)
     validation_share: float = Field(default=0.2, gt=0, lt=1)
     train_cutoffs: list[dt.date] | None = None
     validation_cutoffs: list[dt.date] | None = None
@@ -530,7 +543,7 @@ class SinksParams(_Section):
     duckdb: bool = True
     postgres: PostgresSinkParams = Field(default_factory=PostgresSinkParams)
     # How long a write waits for a DuckDB file another process holds open.
-    lock_timeout_seconds: float = Field(default=60.0, ge=0)
+    lock_timeout_seconds: float = Field(default=60.0, ge=0, le=MAX_WAIT_SECONDS)
 
 
 class BudgetParams(Budget):

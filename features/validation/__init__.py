@@ -42,7 +42,8 @@ Modules, one concern each:
 * :mod:`~features.validation.text_file`: a CSV file's bytes -> numbered lines of text
   (compression, ``data.encoding``, every kind of line break).
 * :mod:`~features.validation.csv_records`: a CSV file's lines -> its records, counted
-  from the file itself (quotes, blank and damaged lines), into DuckDB.
+  from the file itself (quotes, blank and damaged lines).
+* :mod:`~features.validation.csv_load`: those records into DuckDB.
 * :mod:`~features.validation.column_types`: the stored types a Parquet column may have.
 * :mod:`~features.validation.columns`: the file's columns -> contract columns.
 * :mod:`~features.validation.load`: loading the inputs into DuckDB.

@@ -34,8 +34,11 @@ def _delimiter_hint(header_line: str, fields: list[str], delimiter: str,
 
 
 def _resolve_columns(table: str, display: str, names: list[str], column_map: Mapping[str, str],
-                     header_line: str | None, delimiter: str) -> dict[str, int]:
-    """Position in the file of each contract column present; raise for required ones absent."""
+                     header_line: str | None, delimiter: str,
+                     listing: str = "the header") -> dict[str, int]:
+    """Position in the file of each contract column present; raise for required ones absent
+    and for a contract column given twice (``listing`` says where: a CSV header, a Parquet
+    file's columns)."""
     contract = INPUT_TABLES[table]
     unknown = sorted(set(column_map) - set(contract.names))
     if unknown:
@@ -52,7 +55,7 @@ def _resolve_columns(table: str, display: str, names: list[str], column_map: Map
         found = [i for i, n in enumerate(stripped) if n == wanted]
         if len(found) > 1:
             raise InputError(
-                f"{display}: column {wanted!r} appears {len(found)} times in the header; "
+                f"{display}: column {wanted!r} appears {len(found)} times in {listing}; "
                 f"rename the copies in the file or map {table}.{column.name} to another "
                 f"column with data.columns.{table}.{column.name} in params.yaml."
             )
@@ -86,3 +89,30 @@ def _missing_column_message(table: str, display: str, name: str, wanted: str,
         f"Close matches: {', '.join(repr(c) for c in close) if close else 'none'}. "
         f"Set data.columns.{table}.{name}: {suggestion} in params.yaml."
     )
+
+
+def _check_part_columns(table: str, display: str, part: str, names: list[str],
+                        column_map: Mapping[str, str]) -> None:
+    """Raise unless one file of a Parquet input holds each contract column at most once and
+    every required (or mapped) one: read together, a second ``amount`` would be renamed and
+    dropped, a part without ``amount`` read as empty amounts."""
+    contract = INPUT_TABLES[table]
+    stripped = [n.strip() for n in names]
+    folder = "" if part == display else f" (a part of {display})"
+    for column in contract.columns:
+        wanted = column_map.get(column.name, column.name).strip()
+        count = stripped.count(wanted)
+        if count > 1:
+            raise InputError(
+                f"{part}{folder}: column {wanted!r} appears {count} times in its columns; "
+                f"rename the copies in the file or map {table}.{column.name} to another "
+                f"column with data.columns.{table}.{column.name} in params.yaml."
+            )
+        if not count and folder and (column.required or column.name in column_map):
+            shown = ", ".join(repr(n) for n in names[:30]) + (", ..." if len(names) > 30 else "")
+            raise InputError(
+                f"{part}{folder}: column {wanted!r} not found in this part, although other "
+                f"parts hold it; its columns are: {shown}. Every part of a Parquet folder "
+                f"must hold the required columns of the {table} contract: export the part "
+                f"again with {wanted!r}, or move it out of the folder."
+            )

@@ -11,7 +11,12 @@ file's lines, never from what a parser happened to return:
   amounts and the other contract values never do; a free-text column may).
   Otherwise the quote is unterminated: that one line is quarantined
   (``malformed_line``, ``UNQUOTED VALUE``) and reading resumes at the next
-  line, so that a stray quote costs one line, never the rest of the file.
+  line, so that a stray quote costs one line, never the rest of the file. When
+  the quote does close on a later line, but inside a field of that line (the
+  ``01"`` of ``"C0`` / ``01",2024-01-02,10``: a line break in a contract value),
+  that line is the end of the record, not a record of its own, and is
+  quarantined too; a closing quote at the start of a field (a well-formed
+  ``"note"`` after a stray quote) leaves its line to be read.
 * Blank and whitespace-only lines are not records; they are counted.
 * A line holding a NUL character, bytes that do not decode in
   ``data.encoding``, or more than :data:`MAX_RECORD_CHARS` characters is
@@ -22,8 +27,9 @@ file's lines, never from what a parser happened to return:
   is quarantined (``TOO MANY COLUMNS``, ``MISSING COLUMNS``).
 
 Every line is thus the header, blank, or inside exactly one record read (kept
-in the raw table or in the bad table): :func:`_load_csv` returns the counts
-that :mod:`~features.validation.report` reconciles. A chunk of lines in which
+in the raw table or in the bad table): the reader's counts, which
+:mod:`~features.validation.csv_load` hands to :mod:`~features.validation.report`,
+reconcile. A chunk of lines in which
 no line is damaged and each line is one record (almost every chunk of a usual
 export, quoted or not) is split by Arrow's CSV parser; the others by Python's
 :mod:`csv` module line by line, with the same rules (a property test holds the
@@ -33,23 +39,16 @@ two equal, for chunks of any size).
 from __future__ import annotations
 
 import csv
-import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from features.errors import InputError
-from features.validation.columns import _resolve_columns
-from features.validation.options import TextFormat
 from features.validation.parsing import _WHITESPACE
-from features.validation.sources import _Source, _unique_keys
-from features.validation.sql import _run
 from features.validation.text_file import (
     MAX_RECORD_CHARS,
     TextFile,
@@ -78,6 +77,10 @@ def _clean_name(raw: str) -> str:
     return name
 
 
+def _lines(first: int, count: int) -> str:
+    return f"line {first}" if count == 1 else f"lines {first}-{first + count - 1}"
+
+
 def _damage(line: str) -> tuple[str, str] | None:
     if "\x00" in line:
         return ("NUL BYTE", f"the line holds {line.count(chr(0))} NUL character(s), which no "
@@ -102,6 +105,9 @@ class _Reader:
         self.width = 0
         self.contract: dict[int, str] = {}  # position -> contract column
         self.counts = {"header_lines": 0, "blank_lines": 0, "record_lines": 0, "records": 0}
+        # The ends of records that did not read as one, quarantined when reached: first
+        # line number -> (the line the quote it closes opened on, the lines of the end).
+        self.tails: dict[int, tuple[int, int]] = {}
 
     def _more(self) -> bool:
         batch = next(self._batches, None)
@@ -128,6 +134,10 @@ class _Reader:
                 if j > k and (_damage(line) or undecodable(line)):
                     state["stop"] = f"before line {self.base + j}, which is damaged"
                     return
+                if j > k and self.base + j in self.tails:
+                    state["stop"] = (f"before line {self.base + j}, which ends the quoted value "
+                                     f"opened on line {self.tails[self.base + j][0]}")
+                    return
                 state["size"] += len(line) + 1
                 if j > k and state["size"] > MAX_RECORD_CHARS:
                     state["stop"] = f"within {MAX_RECORD_CHARS:,} characters"
@@ -152,6 +162,38 @@ class _Reader:
             if "\n" in fields[pos]:
                 return fields, span, self._not_one(k, span, None, column)
         return fields, span, None
+
+    def _mark_tail(self, k: int, span: int) -> str:
+        """Note the end of the record opened on line ``k`` that did not read as one (see
+        :meth:`_tail`), to quarantine when reached; the words that say so, or ''."""
+        tail = None if span == 1 else self._tail(k, span)
+        if tail is None:
+            return ""
+        self.tails[self.base + tail] = (self.base + k, k + span - tail)
+        return f"; {_lines(self.base + tail, k + span - tail)}, where it closes, quarantined too"
+
+    def _end_of(self, number: int) -> tuple[tuple[str, str], int]:
+        """The reason of the end of a record noted by :meth:`_mark_tail`, and its lines."""
+        opened, span = self.tails.pop(number)
+        end = ("this line is its end, not a record of its own" if span == 1 else
+               f"{_lines(number, span)} are its end, not records of their own")
+        return ("UNQUOTED VALUE", f"the quote on this line closes the quoted value opened on "
+                                  f"line {opened}, which does not read as one record: {end}"), span
+
+    def _tail(self, k: int, span: int) -> int | None:
+        """The line (in the buffer) where the quoted value left open at the end of line ``k``
+        closes, when the closing quote stands inside a field of that line: read on its own,
+        the line would be the end of the record made into a record of its own (``01"`` of
+        ``"C0`` / ``01",...``). None when the quote closes at the start of a field: a
+        quoted value of that line, the quote on line ``k`` being stray."""
+        for j in range(k + 1, min(k + span, len(self.buf))):
+            line, at = self.buf[j], 0
+            while (at := line.find('"', at)) >= 0:
+                if line.startswith('""', at):  # a quote inside the value
+                    at += 2
+                    continue
+                return None if at == 0 or line[at - 1] == self.delimiter else j
+        return None
 
     def _open_at_end(self, line: str) -> bool:
         """Whether a line ends inside a quoted value."""
@@ -228,6 +270,9 @@ class _Reader:
         a quote open, goes to :meth:`_slow` (which follows the values' lines and
         finds unterminated quotes)."""
         region = self.buf[self.i:end]
+        first = self.base + self.i
+        if any(first <= line < first + len(region) for line in self.tails):
+            return None  # the end of a record that did not read as one: see _slow
         joined = "\n".join(region)
         if "\x00" in joined or max(map(len, region)) > MAX_RECORD_CHARS:
             return None
@@ -292,20 +337,20 @@ class _Reader:
             span = 1
             damage = (("INVALID ENCODING", encoding_hint(line, self.file.encoding))
                       if undecodable(line) else _damage(line))
-            if damage is None:
-                why = None
-                if '"' in line:
-                    fields, span, why = self._quoted(k)
-                else:
-                    fields = line.split(self.delimiter)
+            if damage is None and number in self.tails:
+                damage, span = self._end_of(number)
+            elif damage is None and '"' in line:
+                fields, span, why = self._quoted(k)
                 if why is not None:
-                    damage = ("UNQUOTED VALUE", why)
-                elif len(fields) != self.width:
-                    damage = self._columns_message(len(fields))
+                    damage, span = ("UNQUOTED VALUE", why + self._mark_tail(k, span)), 1
+            elif damage is None:
+                fields = line.split(self.delimiter)
+            if damage is None and len(fields) != self.width:
+                damage = self._columns_message(len(fields))
             if damage is not None:
-                bad.append((number, *damage, self._shown(line)))
-                self._count(0, 1, 1)
-                self.i += 1
+                bad.append((number, *damage, self._shown("\n".join(self.buf[k:k + span]))))
+                self._count(0, span, 1)
+                self.i += span
                 continue
             rows.append(fields)
             lines.append(number)
@@ -320,58 +365,3 @@ class _Reader:
         self.counts["blank_lines"] += blank
         self.counts["record_lines"] += spanned
         self.counts["records"] += records
-
-
-def _load_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path,
-              column_map: Mapping[str, str], text: TextFormat) -> _Source | None:
-    """Create the raw and bad tables of a CSV file; None for a file with no header.
-
-    The raw table holds ``c0``, ``c1``, ... (text, NULL when empty) and ``__line``
-    (the line the record starts on, 1 = first line of the file) in file order;
-    the bad table ``source_line``, ``error_type``, ``error_message``, ``line_text``.
-    The returned source's ``physical`` holds the counts of the file's lines.
-    """
-    text_file = TextFile(table, path, text.encoding)
-    reader = _Reader(text_file, text.delimiter)
-    limit = csv.field_size_limit()
-    csv.field_size_limit(MAX_RECORD_CHARS + 1)
-    try:
-        header = reader.header()
-        if header is None:
-            return None
-        fields, header_line = header
-        names = [_clean_name(f) for f in fields]
-        display = str(path)
-        positions = _resolve_columns(table, display, names, column_map, header_line,
-                                     text.delimiter)
-        reader.width = len(names)
-        reader.contract = {pos: column for column, pos in positions.items()}
-        source = _Source(table, display, "csv", _unique_keys(names), ("VARCHAR",) * len(names),
-                         positions, text.delimiter)
-        columns = ", ".join(f"c{j} VARCHAR" for j in range(len(names)))
-        _run(con, f"CREATE OR REPLACE TABLE {source.raw} ({columns}, __line BIGINT)")
-        _run(con, f"CREATE OR REPLACE TABLE {source.bad} (source_line BIGINT, error_type "
-                  f"VARCHAR, error_message VARCHAR, line_text VARCHAR)")
-        select = ", ".join(f"nullif(c{j}, '')" for j in range(len(names)))
-        for batch in reader.records():
-            _insert(con, f"INSERT INTO {source.raw} SELECT {select}, __line FROM _v_batch",
-                    batch.table)
-            if batch.bad:
-                bad = pa.table({name: pa.array(values, kind) for (name, kind), values in zip(
-                    (("source_line", pa.int64()), ("error_type", pa.string()),
-                     ("error_message", pa.string()), ("line_text", pa.string())),
-                    zip(*batch.bad, strict=True), strict=True)})
-                _insert(con, f"INSERT INTO {source.bad} SELECT * FROM _v_batch", bad)
-    finally:
-        csv.field_size_limit(limit)
-    return dataclasses.replace(source, physical={**text_file.report(), **reader.counts})
-
-
-def _insert(con: duckdb.DuckDBPyConnection, sql: str, table: pa.Table) -> None:
-    if not table.num_rows:
-        return
-    con.register("_v_batch", table)
-    try:
-        _run(con, sql)
-    finally:
-        con.unregister("_v_batch")

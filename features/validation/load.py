@@ -3,7 +3,7 @@
 * ``_v_raw_<table>``: one row per record in file order, the raw columns as
   ``c0``, ``c1``, ... (text for CSV, the stored types for Parquet), with
   ``__line`` (and ``__file`` for Parquet; :func:`_lined_sql` adds it for CSV).
-  CSV files are read by :mod:`~features.validation.csv_records`.
+  CSV files are read by :mod:`~features.validation.csv_load`.
 * ``_v_bad_<table>``: malformed CSV lines (``source_line``, ``error_type``,
   ``error_message``, ``line_text``).
 """
@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.errors import InputError
 from features.validation.column_types import _check_types
-from features.validation.columns import _resolve_columns
-from features.validation.csv_records import _load_csv
+from features.validation.columns import _check_part_columns, _resolve_columns
+from features.validation.csv_load import _load_csv
 from features.validation.options import TextFormat
 from features.validation.sources import (
     _check_exists,
@@ -53,7 +55,14 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path | None,
     except duckdb.Error as err:
         raise InputError(_unreadable_parquet(table, display, err)) from err
     names = [row[0] for row in described]
-    positions = _resolve_columns(table, display, names, column_map, None, text.delimiter)
+    positions = _resolve_columns(table, display, names, column_map, None, text.delimiter,
+                                 "its columns")
+    for part in files:  # read together, the files hide a column twice or a part without one
+        try:
+            part_names = pq.read_schema(part).names
+        except (OSError, pa.ArrowException) as err:
+            raise InputError(_unreadable_parquet(table, part, err)) from err
+        _check_part_columns(table, display, part, part_names, column_map)
     source = _Source(table, display, "parquet", _unique_keys(names),
                      tuple(row[1] for row in described), positions)
     _check_types(con, source, files, text.timestamp_unit)

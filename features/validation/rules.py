@@ -32,12 +32,14 @@ from features.validation.sql import _Params, _q, _run
 #: breaks several rules is quarantined under the first one.
 RULES: dict[str, str] = {
     "malformed_line": "CSV line that cannot be split into the header's fields (wrong number "
-                      "of fields, unterminated quote, invalid UTF-8).",
+                      "of fields, unterminated quote, either half of a record split by a "
+                      "quoted line break in a contract value, invalid UTF-8).",
     "customer_id_missing": "customer_id empty, only whitespace, or a null marker written as "
                            "text (NULL, null, None, NaN, N/A, NA, nil, \\N, #N/A).",
     "customer_id_invalid": "customer_id holding a control character (U+0000 to U+001F, "
-                           "U+007F to U+009F) after trimming; invisible format characters "
-                           "(zero-width spaces and joiners, word joiner, soft hyphen, "
+                           "U+007F to U+009F) after trimming, or a binary id whose bytes are "
+                           "not UTF-8 text; invisible format characters (Unicode category "
+                           "Cf: zero-width spaces and joiners, word joiner, soft hyphen, "
                            "byte-order mark, direction marks) are removed from ids instead.",
     "timestamp_missing": "timestamp empty.",
     "timestamp_unparseable": "timestamp not in data.timestamp_format (ISO 8601 when null).",
@@ -89,8 +91,10 @@ OPTIONAL_NUMBER_POLICY = (
 )
 
 _NULL_MARKERS = ("null", "none", "nan", "n/a", "na", "nil", "\\n", "#n/a")
-# Invisible format characters a copy or an export adds to ids: removed.
-_INVISIBLE = "[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+# Invisible format characters a copy or an export adds to ids, removed: the Unicode
+# category Cf (soft hyphen, zero-width spaces and joiners, word joiner, byte-order
+# mark, every direction mark and isolate: LRM, RLM, ALM U+061C, U+202A-U+202E, ...).
+_INVISIBLE = r"\p{Cf}"
 _CONTROL = "[\x00-\x1f\x7f-\x9f]"
 _TRUE = ("true", "1", "yes", "t")
 _FALSE = ("false", "0", "no", "f")
@@ -111,7 +115,13 @@ def _customer_id_rule(parse: _Parse) -> None:
         f"CASE WHEN length({cid}) <= 4 AND lower({cid}) IN {_in_list(_NULL_MARKERS)} THEN NULL "
         f"WHEN strlen({cid}) = length({cid}) THEN {cid} ELSE nfc_normalize({visible}) END")
     parse.outputs["customer_id"] = "v_customer_id"
-    parse.flags["__id_cleaned"] = f"(strlen({cid}) <> length({cid}) AND {visible} <> {cid})"
+    # Rows whose id lost a character: padding trimmed or an invisible one removed (not
+    # a change of Unicode normal form).
+    written = parse.untrimmed("customer_id")
+    parse.flags["__id_cleaned"] = "false" if written is None else (
+        f"CASE WHEN strlen({written}) = length({written}) THEN {written} <> {cid} "
+        f"ELSE nfc_normalize({written}) <> nfc_normalize(coalesce({visible}, '')) END")
+    not_utf8 = parse.not_utf8("customer_id")
     if "customer_id" in parse.source.positions:
         raw = parse.raw_of("customer_id")
         why = (f"CASE WHEN {raw} IS NULL THEN {p('customer_id is empty')} "
@@ -123,9 +133,12 @@ def _customer_id_rule(parse: _Parse) -> None:
         why = p("customer_id is empty")
     parse.rules += [
         ("customer_id_missing", "v_customer_id IS NULL", why),
-        ("customer_id_invalid", f"regexp_matches(v_customer_id, {p(_CONTROL)})",
-         f"{p('customer_id ')} || {parse.shown('v_customer_id')} || "
-         f"{p(' holds a control character; an id is printable text (the file may be damaged)')}"),
+        ("customer_id_invalid", f"({not_utf8} OR regexp_matches(v_customer_id, {p(_CONTROL)}))",
+         f"{p('customer_id ')} || {parse.shown('v_customer_id')} || CASE WHEN {not_utf8} "
+         f"THEN {p(' is binary data that is not UTF-8 text; an id is text (the file may be ')}"
+         f" || {p('damaged, or the column not an id)')} "
+         f"ELSE {p(' holds a control character; an id is printable text (the file may be ')}"
+         f" || {p('damaged)')} END"),
     ]
 
 

@@ -124,8 +124,9 @@ def tx(*rows: str, header: str = TX_HEADER) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
-ISO = ("is not a valid ISO 8601 timestamp (YYYY-MM-DD, optionally THH:MM[:SS[.ffffff]] and Z "
-       "or +HH:MM); if the file uses another format, set data.timestamp_format in params.yaml")
+ISO = ("is not a valid ISO 8601 timestamp (YYYY-MM-DD, optionally THH:MM[:SS[.ffffff]], hours "
+       "00 to 23, and Z or a UTC offset +HH:MM from -14:00 to +14:00); if the file uses another "
+       "format, set data.timestamp_format in params.yaml")
 DEFAULT_NUMBERS = "is not a number with data.decimal '.' and data.thousands null"
 NO_ROWS = "data.transactions must name a file with transactions."
 PARIS = TextFormat(timezone="Europe/Paris")

@@ -132,18 +132,75 @@ def test_an_unterminated_quote_costs_one_line_never_the_rest_of_the_file(tmp_pat
 
 
 def test_a_line_break_in_a_contract_value_is_an_unterminated_quote(tmp_path):
-    # Ids, times and amounts never hold line breaks: lines 3 and 4 are two records
-    # (the quote ending line 4 is not at the start of a field: it is kept as text).
+    # Ids, times and amounts never hold line breaks: lines 3 and 4 do not read as one
+    # record, and line 4, where the quote closes inside a field, is the end of it.
     content = (f'{TX_HEADER}\nC1,2024-01-02,1\nC2,2024-01-03,"2\nC3,2024-01-04,3"\n'
                f"C4,2024-01-05,4\n")
     run = validate(tmp_path, content)
 
     q = run.quarantine().set_index("source_line")
-    assert q["rule"].to_dict() == {3: "malformed_line", 4: "amount_unparseable"}
+    assert q["rule"].to_dict() == {3: "malformed_line", 4: "malformed_line"}
     assert "closes on line 4, but lines 3-4 do not read as one record (the value of amount " \
-           "would hold a line break)" in q.loc[3, "reason"]
+           "would hold a line break); line 4, where it closes, quarantined too" in (
+               q.loc[3, "reason"])
     assert sorted(run.clean()["source_line"]) == [2, 5]
     assert run.report["tables"]["transactions"]["rows_read"] == 4
+
+
+# A record whose quoted contract value holds a line break (CR, LF or CRLF), at any
+# column, with or without a free-text column opening another quote after it, or
+# with a field too many: no part of it is read as a record of its own.
+SPLIT = [
+    ('"C0{nl}01",2024-01-02,10.00', "customer_id"),
+    ('C0,"2024-01-02{nl}10:00:00",10.00', "timestamp"),
+    ('C0,2024-01-02,"10{nl}.00"', "amount"),
+    ('"C0{nl}01",2024-01-02,10.00,"a note{nl}on two lines"', "customer_id"),
+    ('X,"C0{nl}01",2024-01-02 10:00:00,10.00', None),
+    ('"C0{nl}{nl}01",2024-01-02,10.00', "customer_id"),
+]
+
+
+@pytest.mark.parametrize("newline", ["\r", "\n", "\r\n"], ids=["cr", "lf", "crlf"])
+@pytest.mark.parametrize(("record", "column"), SPLIT, ids=[
+    "id", "timestamp", "amount", "id_then_note", "one_field_too_many", "id_two_breaks"])
+def test_a_record_split_in_a_contract_value_is_never_read_in_parts(tmp_path, newline, record,
+                                                                    column):
+    header = f"{TX_HEADER},note" if "note" in record else TX_HEADER
+    good = [f"C{i},2024-01-{i:02d},{i}.00" + (",n" if "note" in record else "")
+            for i in range(1, 6)]
+    split = record.format(nl=newline).split(newline)
+    run = validate(tmp_path, newline.join([header, *good[:2], *split, *good[2:]]) + newline)
+
+    t = run.report["tables"]["transactions"]
+    assert t["reconciled"] is True
+    # Line 4 opens the quote; the line where it closes, inside a field, and any lines
+    # the record runs on to are the end of it: neither is read as a record.
+    close = 4 + next(i for i, part in enumerate(split) if '"' in part and i)
+    end = 3 + len(split)
+    assert sorted(run.clean()["source_line"]) == [2, 3, end + 1, end + 2, end + 3]
+    assert sorted(run.clean()["customer_id"]) == [f"C{i}" for i in range(1, 6)]
+    q = run.quarantine().set_index("source_line")
+    assert q["rule"].to_dict() == {4: "malformed_line", close: "malformed_line"}
+    if column is not None:
+        assert f"(the value of {column} would hold a line break)" in q.loc[4, "reason"]
+    lines = f"line {close}" if close == end else f"lines {close}-{end}"
+    assert f"; {lines}, where it closes, quarantined too" in q.loc[4, "reason"]
+    assert ("closes the quoted value opened on line 4, which does not read as one record: "
+            + ("this line is its end, not a record of its own" if close == end else
+               f"{lines} are its end, not records of their own")) in q.loc[close, "reason"]
+    assert t["file"]["records"] == t["rows_read"] == 7
+    assert t["file"]["record_lines"] + t["file"]["blank_lines"] == 5 + len(split)
+
+
+def test_a_quote_closing_at_the_start_of_a_field_leaves_its_line_to_be_read(tmp_path):
+    # The stray quote of line 3 pairs with the opening quote of line 4's note, at the
+    # start of a field: line 4 is a record of its own, read.
+    content = (f'{TX_HEADER},note\nC1,2024-01-02,1,a\n"C2,2024-01-03,2,b\n'
+               f'C3,2024-01-04,3,"c"\nC4,2024-01-05,4,d\n')
+    run = validate(tmp_path, content)
+
+    assert run.one_quarantined()["source_line"] == 3
+    assert sorted(run.clean()["source_line"]) == [2, 4, 5]
 
 
 def test_blank_and_whitespace_only_lines_are_counted_not_read(tmp_path):

@@ -49,6 +49,26 @@ def test_customer_ids_of_every_type_are_their_text(tmp_path, ids, expected):
     assert run.clean().sort_values("source_line")["customer_id"].tolist() == expected
 
 
+def test_binary_ids_are_their_utf8_text_and_damaged_bytes_are_invalid(tmp_path):
+    # As for text ids, a control character (a NUL byte) is damage; so are bytes that
+    # are not UTF-8, never read as their escaped form (Q\xFF) nor as a customer.
+    ids = pa.array([b"Zo\xc3\xab", b"Z\x00Z", b"Q\xff", b"Q\\xFF", b" C7\xe3\x80\x80"],
+                   pa.binary())
+    path = tmp_path / "tx.parquet"
+    pq.write_table(pa.table({"customer_id": ids,
+                             "timestamp": pa.array([MOMENT] * 5, pa.timestamp("us")),
+                             "amount": pa.array([1.0] * 5)}), path)
+    run = validate(tmp_path, path)
+
+    clean = run.clean().sort_values("source_line")
+    assert clean["customer_id"].tolist() == ["Zoë", "Q\\xFF", "C7"]
+    assert run.report["tables"]["transactions"]["ids_cleaned"] == 1
+    q = run.quarantine().set_index("source_line")
+    assert q["rule"].to_dict() == {2: "customer_id_invalid", 3: "customer_id_invalid"}
+    assert "holds a control character" in q.loc[2, "reason"]
+    assert "is binary data that is not UTF-8 text" in q.loc[3, "reason"]
+
+
 @pytest.mark.parametrize("amounts", [
     pa.array([decimal.Decimal("1.50"), decimal.Decimal("2.00")], pa.decimal128(10, 2)),
     pa.array([decimal.Decimal("1.50"), decimal.Decimal("2.00")], pa.decimal256(40, 2)),
@@ -207,3 +227,57 @@ def test_booleans_of_every_type(tmp_path, resolved):
 
     assert run.clean("interactions").sort_values("source_line")["resolved"].tolist() == [
         True, False]
+
+
+def _table(**columns: pa.Array) -> pa.Table:
+    names, arrays = zip(*[*BASE.items(), *columns.items()], strict=True)
+    return pa.Table.from_arrays(list(arrays), names=list(names))
+
+
+@pytest.mark.parametrize("column", ["customer_id", "timestamp", "amount"])
+@pytest.mark.parametrize("folder", [False, True], ids=["file", "part_of_a_folder"])
+def test_a_contract_column_twice_stops_as_in_a_csv_header(tmp_path, column, folder):
+    # Read together, DuckDB would rename the second copy and drop it without a word.
+    twice = pa.Table.from_arrays([*_table().columns, BASE[column]], names=[*BASE, column])
+    path = tmp_path / ("tx" if folder else "tx.parquet")
+    part = path / "part-1.parquet" if folder else path
+    if folder:
+        path.mkdir()
+        pq.write_table(_table(), path / "part-0.parquet")
+    pq.write_table(twice, part)
+    shown = f"{part} (a part of {path})" if folder else str(part)
+    with pytest.raises(InputError, match=re.escape(
+            f"{shown}: column {column!r} appears 2 times in its columns; rename the copies")):
+        validate(tmp_path, path)
+
+
+def test_a_column_outside_the_contract_twice_is_read(tmp_path):
+    path = tmp_path / "tx.parquet"
+    pq.write_table(pa.Table.from_arrays([*_table().columns, pa.array(["a", "b"]),
+                                         pa.array(["c", "d"])], names=[*BASE, "note", "note"]),
+                   path)
+
+    assert validate(tmp_path, path).report["tables"]["transactions"]["rows_accepted"] == 2
+
+
+@pytest.mark.parametrize(("column", "mapped"), [
+    ("amount", {}), ("customer_id", {}), ("quantity", {"quantity": "qty"})])
+def test_a_part_of_a_folder_without_a_required_column_stops_naming_it(tmp_path, column,
+                                                                      mapped):
+    # The other part holds it, so the folder's columns do; the part would be read as
+    # rows without it (amount_missing), although the column is missing, not empty.
+    folder = tmp_path / "tx"
+    folder.mkdir()
+    full = _table(qty=pa.array([1, 2]))
+    pq.write_table(full, folder / "part-0.parquet")
+    wanted = mapped.get(column, column)
+    pq.write_table(full.drop([wanted]), folder / "part-1.parquet")
+    with pytest.raises(InputError, match=re.escape(
+            f"{folder / 'part-1.parquet'} (a part of {folder}): column {wanted!r} not found "
+            f"in this part, although other parts hold it")):
+        validate(tmp_path, folder, column_maps={"transactions": mapped})
+
+    # An optional column that no mapping asks for may be absent from a part: null there.
+    pq.write_table(full.drop(["qty"]), folder / "part-1.parquet")
+    run = validate(tmp_path, folder)
+    assert run.report["tables"]["transactions"]["rows_accepted"] == 4

@@ -96,6 +96,16 @@ def test_too_short_data_says_how_many_days_are_needed():
         choose_cutoffs(D(2022, 1, 1), D(2023, 9, 27), horizon_days=90)
 
 
+@pytest.mark.parametrize(("horizon", "frequency"), [(36_500, "MS"), (3_650, "YS")])
+def test_a_plan_past_the_calendar_says_so_without_overflowing(horizon, frequency):
+    # The smallest plan's grid would run past year 9999: the message says so, where a
+    # date computed from it would overflow.
+    with pytest.raises(ValueError, match=r"too short for an out-of-time plan: .* need more "
+                                         r"days than the calendar holds"):
+        choose_cutoffs(D(2022, 1, 1), D(2023, 6, 30), horizon_days=horizon,
+                       frequency=frequency)
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="n_test >= 1"):
         choose_cutoffs(D(2022, 1, 1), D(2024, 1, 1), horizon_days=90, n_test=0)

@@ -142,6 +142,12 @@ def test_a_folder_is_not_a_params_file(tmp_path):
     ("score.as_of=2024-02-30", "--set score.as_of: Input should be a date that exists, written "
                                "YYYY-MM-DD (e.g. 2024-01-31), got '2024-02-30'"),
     ("data.delimiter=;;", "--set data.delimiter must be one character, got ';;'"),
+    # An unknown section is made by the override, not found in the file.
+    ("validat.max_future_days=2", "--set validat: unknown key (did you mean 'validate'?)"),
+    ("bogus.x=1", "--set bogus: unknown key (the keys here are generate, data, validate, "
+                  "features, stages, labels, train, evaluate, score)"),
+    ("labels.horizon.days=1", "--set labels.horizon: unknown key (did you mean "
+                              "'labels.horizon_days'?)"),
 ])
 def test_an_override_is_named_as_one(override, message):
     from pipeline.runner import params_from
@@ -159,6 +165,18 @@ def test_the_file_and_an_override_are_told_apart(tmp_path, tree):
     assert str(raised.value).splitlines() == [
         "--set labels.horizon_days: Input should be greater than 0, got 0",
         f"{file}: score.drift.bins: Input should be greater than or equal to 2, got 1"]
+
+
+def test_an_unknown_section_in_the_file_is_the_file_s_even_with_an_override_under_it(
+        tmp_path, tree):
+    tree["validat"] = {"max_future_days": 2}
+    file = _write(tmp_path, tree)
+    with pytest.raises(ConfigError) as raised:
+        load_params(file, overrides={"validat.max_future_days": 3, "bogus.x": 1})
+    assert sorted(str(raised.value).splitlines()) == sorted([
+        f"{file}: validat: unknown key (did you mean 'validate'?)",
+        "--set bogus: unknown key (the keys here are generate, data, validate, features, "
+        "stages, labels, train, evaluate, score)"])
 
 
 @pytest.mark.parametrize(("args", "params", "line"), [

@@ -136,6 +136,56 @@ def test_a_yaml_boolean_is_not_a_number(key, value, message):
         load_params(overrides={key: value})
 
 
+#: A key of this name is a count of days, or a duration: it needs an upper bound.
+DURATION = re.compile(r"(^|_)(days|hours|seconds)$")
+
+
+def test_every_count_of_days_and_every_duration_has_an_upper_bound():
+    # Without one, 3000000 or 1e20 passes the declaration and then overflows the
+    # calendar in a stage, with a traceback (exit 1) instead of exit 3 naming the key.
+    tree = yaml.safe_load((ROOT / PARAMS_FILE).read_text(encoding="utf-8"))
+    durations, unbounded = [], []
+    for path, field, _ in _walk(Params, tree):
+        if not DURATION.search(str(path[-1])):
+            continue
+        durations.append(_dotted(path))
+        rules = [*_metadata(field), *_item_metadata(field)[1]]
+        if not any(isinstance(r, (annotated_types.Le, annotated_types.Lt)) for r in rules):
+            unbounded.append(_dotted(path))
+    assert {"labels.horizon_days", "labels.min_history_days", "validate.max_future_days",
+            "features.windows_days", "stages.lost_after_days",
+            "score.sinks.lock_timeout_seconds"} <= set(durations)
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("labels.horizon_days", 3651, "labels.horizon_days: Input should be less than or equal "
+                                  "to 3650, got 3651"),
+    ("labels.horizon_days", 10**20, "labels.horizon_days: Input should be less than or equal "
+                                    "to 3650"),
+    ("labels.min_history_days", 3_000_000, "labels.min_history_days: Input should be less "
+                                           "than or equal to 36500, got 3000000"),
+    ("validate.max_future_days", 3_000_000, "validate.max_future_days: Input should be less "
+                                            "than or equal to 36500, got 3000000"),
+    ("features.windows_days", [30, 36501], "features.windows_days.1: Input should be less "
+                                           "than or equal to 36500, got 36501"),
+    ("labels.n_test", 10**6, "labels.n_test: Input should be less than or equal to 1000"),
+    ("labels.horizon_days", True, "labels.horizon_days: Input should be a valid integer, "
+                                  "got True"),
+    ("validate.max_future_days", False, "validate.max_future_days: Input should be a valid "
+                                        "integer, got False"),
+])
+def test_days_beyond_the_calendar_stop_with_the_key_named_on_set(key, value, message):
+    from pipeline.errors import EXIT_CONFIG, ConfigError
+    from pipeline.runner import params_from
+
+    with pytest.raises(ConfigError) as raised:
+        params_from(None, [f"{key}={_text(value)}"])
+
+    assert _exit_code(raised.value) == EXIT_CONFIG
+    assert f"--set {message}" in str(raised.value)
+
+
 # --------------------------------------------------------------------------
 # Every key of the declaration: a wrong type and an out-of-range value each,
 # generated from the declaration, through the real reading path
@@ -171,6 +221,33 @@ def _metadata(field: FieldInfo) -> list[Any]:
         elif get_origin(annotation) in (Union, types.UnionType):
             stack.extend(get_args(annotation))
     return found
+
+
+def _item_metadata(field: FieldInfo) -> tuple[Any, list[Any]]:
+    """The item type of a list field and the constraints of each item (``list[Days]``)."""
+    kind = _plain(field.annotation)
+    if get_origin(kind) is not list:
+        return None, []
+    item = get_args(kind)[0]
+    found = []
+    while get_origin(item) is Annotated:
+        args = get_args(item)
+        found.extend(m for a in args[1:] for m in (getattr(a, "metadata", None) or [a]))
+        item = args[0]
+    return item, found
+
+
+def _bounds(rules: list[Any], number: type) -> Iterator[Any]:
+    """A value just past each bound of ``rules``."""
+    for rule in rules:
+        if isinstance(rule, annotated_types.Gt):
+            yield number(rule.gt)
+        elif isinstance(rule, annotated_types.Ge):
+            yield number(rule.ge) - 1
+        elif isinstance(rule, annotated_types.Lt):
+            yield number(rule.lt)
+        elif isinstance(rule, annotated_types.Le):
+            yield number(rule.le) + 1
 
 
 def _accepts(kind: Any, value: Any) -> bool:
@@ -214,16 +291,11 @@ def _beyond(field: FieldInfo) -> Iterator[Any]:
     choices of a Literal, and no float is NaN or infinite."""
     kind = _plain(field.annotation)
     number = float if kind is float else int
+    yield from _bounds(_metadata(field), number)
+    item, rules = _item_metadata(field)
+    yield from ([value] for value in _bounds(rules, float if item is float else int))
     for rule in _metadata(field):
-        if isinstance(rule, annotated_types.Gt):
-            yield number(rule.gt)
-        elif isinstance(rule, annotated_types.Ge):
-            yield number(rule.ge) - 1
-        elif isinstance(rule, annotated_types.Lt):
-            yield number(rule.lt)
-        elif isinstance(rule, annotated_types.Le):
-            yield number(rule.le) + 1
-        elif isinstance(rule, annotated_types.MinLen) and rule.min_length > 0:
+        if isinstance(rule, annotated_types.MinLen) and rule.min_length > 0:
             yield "" if kind is str else []
         elif isinstance(rule, annotated_types.MaxLen):
             yield "x" * (rule.max_length + 1) if kind is str else [None] * (rule.max_length + 1)

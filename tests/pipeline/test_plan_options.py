@@ -103,6 +103,17 @@ REFUSED = {
     "a first snapshot too late for any plan": (
         {"features.first_snapshot": "2022-08-01"},
         r"labels \(automatic split\): .*features\.first_snapshot earlier"),
+    # The largest values the declaration allows reach the stages and are refused by
+    # them in words, never with a traceback from dates past the calendar.
+    "the longest horizon": ({"labels.horizon_days": 3650},
+                            r"set labels\.horizon_days to at most \d+"),
+    "the longest horizon on a yearly grid": (
+        {"labels.horizon_days": 3650, "features.snapshot_frequency": "YS"},
+        r"labels \(automatic split\): .*too short"),
+    "the longest minimum history": ({"labels.min_history_days": 36500},
+                                    r"set labels\.min_history_days to at most \d+"),
+    "the most test cutoffs": ({"labels.n_test": 1000}, r"labels \(automatic split\): "
+                                                        r".*1000 test cutoff\(s\)"),
 }
 
 
