@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["qini_coefficient", "qini_curve", "qini_points", "uplift_at_k"]
+__all__ = ["qini_coefficient", "qini_curve", "qini_interval", "qini_points", "uplift_at_k"]
 
 
 def _inputs(gain: Any, uplift: Any, treated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,3 +128,29 @@ def qini_points(gain: Any, uplift: Any, treated: Any, *, points: int = 101) -> p
     at = np.unique(np.round(np.linspace(0, total, points)).astype(np.int64))
     return pd.DataFrame({"share": at / total, "qini": curve["qini"].to_numpy()[at] / total,
                          "random": curve["random"].to_numpy()[at] / total})
+
+
+def qini_interval(gain: Any, uplift: Any, treated: Any, *, n_boot: int = 500, seed: int = 0,
+                  level: float = 0.95) -> tuple[float, float]:
+    """The percentile bootstrap interval of :func:`qini_coefficient` (rows drawn with
+    replacement; a draw without both groups is skipped).
+
+    Raises
+    ------
+    ValueError
+        As :func:`qini_curve`, or when ``level`` is not in (0, 1) or ``n_boot < 10``.
+    """
+    if not 0 < level < 1 or n_boot < 10:
+        raise ValueError(f"level must be in (0, 1) and n_boot at least 10, got {level!r} "
+                         f"and {n_boot!r}")
+    g, u, t = _inputs(gain, uplift, treated)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(int(n_boot)):
+        rows = rng.integers(0, g.size, g.size)
+        if t[rows].all() or not t[rows].any():
+            continue
+        draws.append(qini_coefficient(g[rows], u[rows], t[rows]))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)

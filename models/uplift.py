@@ -48,10 +48,10 @@ from models.lgbm import (
     train_defection,
     train_value,
 )
-from models.qini import qini_coefficient, qini_points, uplift_at_k
+from models.qini import qini_coefficient, qini_interval, qini_points, uplift_at_k
 
 __all__ = ["ActionEffect", "ContactEffects", "contact_rows", "describe",
-           "fit_effects", "learn_effects", "validate_effects"]
+           "fit_effects", "learn_effects", "validate_effects", "validated"]
 
 #: Share of the customers whose rows stop the boosting of both models of an action.
 STOP_SHARE = 0.3
@@ -179,6 +179,15 @@ class ContactEffects:
                          and self.learned[action].effect_on == econ.effect_on else "prior")
                 for action, econ in sorted(economics.actions.items())}
 
+    def restricted(self, keep: Any, why: Mapping[str, str]) -> ContactEffects:
+        """A copy that learns only the actions of ``keep``; each other learned action
+        keeps its prior, with ``why[action]`` as the reason."""
+        keep = set(keep)
+        return ContactEffects(
+            learned={a: m for a, m in self.learned.items() if a in keep},
+            assumed=self.assumed | {a: why.get(a, "learned, not used: not tested")
+                                    for a in self.learned if a not in keep})
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready: per action, learned (with the rows of each group) or assumed."""
         out: dict[str, Any] = {a: {"source": "learned", "effect_on": m.effect_on,
@@ -298,7 +307,8 @@ def validate_effects(effects: ContactEffects, X: pd.DataFrame, rows: pd.DataFram
     -------
     report : dict
         Action -> ``treated``, ``control`` (rows), ``qini`` (:func:`models.qini.
-        qini_coefficient` of the predicted effect on the gain: staying, or the spend),
+        qini_coefficient` of the predicted effect on the gain: staying, or the spend) with
+        ``qini_low`` and ``qini_high`` (its 95% bootstrap interval),
         ``uplift_at_30``, ``observed_gain`` (mean gain of the treated minus the
         controls') and ``mean_predicted_effect``; ``qini`` is None for an action
         without held-out rows of both groups.
@@ -318,8 +328,10 @@ def validate_effects(effects: ContactEffects, X: pd.DataFrame, rows: pd.DataFram
                                   "control": int((~treated).sum()), "qini": None}
         if treated.any() and (~treated).any():
             gain = _gain(rows[mine], model.effect_on)
+            low, high = qini_interval(gain, e[mine], treated)
             report |= {
                 "qini": qini_coefficient(gain, e[mine], treated),
+                "qini_low": low, "qini_high": high,
                 "uplift_at_30": uplift_at_k(gain, e[mine], treated, k=0.3),
                 "observed_gain": float(gain[treated].mean() - gain[~treated].mean()),
                 "mean_predicted_effect": float(np.mean(e[mine]))}
@@ -376,3 +388,20 @@ def learn_effects(frame: pd.DataFrame, held_out: Mapping[str, Any], deployed: Ma
                "control": int(rows["contact_control"].fillna(False).astype(bool).sum()),
                "actions": after.summary(), "held_out_actions": before.summary()}
     return before, after, summary
+
+
+def validated(report: Mapping[str, Any]) -> tuple[set[str], dict[str, str]]:
+    """The actions whose learned effect orders the held-out contacts better than a random
+    order beyond sampling noise (the lower end of the Qini interval above 0), and why
+    each other one is not used."""
+    keep, why = set(), {}
+    for action, got in report.items():
+        if got.get("qini_low") is not None and got["qini_low"] > 0:
+            keep.add(action)
+        elif got.get("qini") is None:
+            why[action] = "learned, not used: no held-out contact of both groups to test it"
+        else:
+            why[action] = (f"learned, not used: on the test snapshot's contacts its Qini "
+                           f"coefficient {got['qini']:+.4g} [{got['qini_low']:+.4g}, "
+                           f"{got['qini_high']:+.4g}] is not above a random order's (0)")
+    return keep, why

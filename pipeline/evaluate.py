@@ -22,7 +22,7 @@ from models.feature_schema import schema_digest
 from models.fitted import _design, load_fitted, models_digest
 from models.profit import evaluate_policies
 from models.promotion import decide
-from models.uplift import ContactEffects, contact_rows, describe, validate_effects
+from models.uplift import ContactEffects, contact_rows, describe, validate_effects, validated
 from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.datasets import load_contacts, load_training_frame, oracle, truth_of
@@ -113,6 +113,12 @@ def effects_on_test(params: Params, paths: Paths, fitted: dict[str, Any],
     return report, curves
 
 
+def gated(fitted: dict[str, Any], keep: set[str], why: dict[str, str]) -> dict[str, Any]:
+    """``fitted`` with its learned effects restricted to the validated actions ``keep``."""
+    learned = fitted.get("effects")
+    return fitted if learned is None else {**fitted, "effects": learned.restricted(keep, why)}
+
+
 def headline_effects(effects: dict[str, Any]) -> dict[str, float | None]:
     """The Qini coefficient and uplift at 30% of every learned action on the test
     snapshot's contacts."""
@@ -153,8 +159,14 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     metrics, plots = evaluate(frame, fitted, horizon_days=params.labels.horizon_days,
                               bootstrap_samples=params.evaluate.bootstrap_samples,
                               seed=params.evaluate.seed, oracle=oracle(paths, test))
-    metrics["profit"], plots["profit_curves"] = profit_of_contacts(params, paths, fitted, test)
     metrics["effects"], plots["qini_curves"] = effects_on_test(params, paths, fitted, test)
+    # A learned effect decides only where it orders the test snapshot's contacts better
+    # than chance; the others keep their priors, in the policies compared and in the
+    # scorer registered.
+    keep, why = validated(metrics["effects"]["actions"])
+    fitted = gated(fitted, keep, why)
+    metrics["effects"]["used"] = describe(fitted.get("effects"), params.score.economics)
+    metrics["profit"], plots["profit_curves"] = profit_of_contacts(params, paths, fitted, test)
     write_json(metrics, paths.evaluation)
     write_json(headline_metrics(metrics) | {"profit": headline_profit(metrics["profit"]),
                                             "effects": headline_effects(metrics["effects"])},
@@ -170,8 +182,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
              if v is not None}
     tracking.log_evaluation(params, run_id, flat, [paths.evaluation, paths.metrics, paths.plots])
     # What scores: the models refitted on every labelled cutoff (older outputs have none).
-    deployed = (load_fitted(paths.deployed_models) if paths.deployed_models.exists()
-                else fitted)
+    deployed = gated(load_fitted(paths.deployed_models) if paths.deployed_models.exists()
+                     else fitted, keep, why)
     bundle = scorer(deployed, params, test)
     with atomic_path(paths.scorer, directory=True) as tmp:
         bundle.save(tmp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.qini import qini_coefficient, qini_curve, uplift_at_k
+from models.qini import qini_coefficient, qini_curve, qini_interval, uplift_at_k
 
 
 def test_the_qini_curve_matches_a_hand_computed_one():
@@ -49,3 +49,18 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="share"):
         uplift_at_k([1, 0], [0.1, 0.2], [True, False], k=0)
     assert np.isnan(uplift_at_k([1, 0, 1], [0.9, 0.1, 0.2], [True, False, False], k=0.3))
+
+
+def test_the_interval_of_the_coefficient_holds_it_and_excludes_0_for_a_real_signal():
+    rng = np.random.default_rng(1)
+    n = 4_000
+    persuadable = rng.random(n) < 0.3
+    treated = rng.random(n) < 0.5
+    stay = rng.random(n) < np.where(persuadable & treated, 0.6, 0.3)
+    score = persuadable + 0.1 * rng.random(n)
+    low, high = qini_interval(stay, score, treated, n_boot=200)
+    assert 0 < low < qini_coefficient(stay, score, treated) < high
+    low, high = qini_interval(stay, rng.random(n), treated, n_boot=200)
+    assert low < 0 < high
+    with pytest.raises(ValueError, match="level"):
+        qini_interval(stay, score, treated, level=1.5)

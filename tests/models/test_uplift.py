@@ -10,7 +10,14 @@ import pytest
 from models.economics import Economics
 from models.lgbm import LightGBMParams
 from models.qini import qini_coefficient
-from models.uplift import EFFECT_BOUNDS, ContactEffects, contact_rows, fit_effects, validate_effects
+from models.uplift import (
+    EFFECT_BOUNDS,
+    ContactEffects,
+    contact_rows,
+    fit_effects,
+    validate_effects,
+    validated,
+)
 
 PARAMS = LightGBMParams(num_threads=1, seed=7, num_boost_round=300,
                         early_stopping_rounds=30, learning_rate=0.1)
@@ -121,3 +128,25 @@ def test_the_held_out_contacts_measure_the_learned_effects():
     # No learned action: nothing measured, an empty curve table with its columns.
     report, curves = validate_effects(ContactEffects(), X_new, rows_new, Economics())
     assert report == {} and list(curves.columns) == ["action", "share", "qini", "random"]
+
+
+def test_only_effects_that_beat_a_random_order_out_of_time_are_used():
+    X, rows, _ = _experiment(12_000)
+    effects = fit_effects(X, rows, Economics(), lightgbm=PARAMS)
+    X_new, rows_new, _ = _experiment(6_000, seed=4)
+    report, _ = validate_effects(effects, X_new, rows_new, Economics())
+    assert report["protect"]["qini_low"] > 0
+    keep, why = validated(report)
+    assert keep == {"protect"} and why == {}
+    # The same model judged on contacts whose outcomes do not depend on it: the lower
+    # end of its Qini interval is not above 0, and the action goes back to its prior,
+    # with the figures.
+    noise = rows_new.assign(defected=np.random.default_rng(5).random(len(rows_new)) < 0.5)
+    report, _ = validate_effects(effects, X_new, noise, Economics())
+    assert report["protect"]["qini_low"] <= 0
+    keep, why = validated(report)
+    assert keep == set() and "is not above a random order's" in why["protect"]
+    used = effects.restricted(keep, why)
+    assert used.learned == {} and used.assumed["protect"] == why["protect"]
+    assert used.sources(Economics())["protect"] == "prior"
+    assert effects.sources(Economics())["protect"] == "learned"  # the original is untouched
