@@ -22,7 +22,8 @@ from models.feature_schema import schema_digest
 from models.fitted import _design, load_fitted, models_digest
 from models.profit import evaluate_policies
 from models.promotion import decide
-from models.uplift import ContactEffects, contact_rows, describe, validate_effects, validated
+from models.uplift import ContactEffects, contact_rows, describe
+from models.uplift_checks import validate_effects, validated
 from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.datasets import load_contacts, load_training_frame, oracle, truth_of

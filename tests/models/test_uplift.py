@@ -10,14 +10,8 @@ import pytest
 from models.economics import Economics
 from models.lgbm import LightGBMParams
 from models.qini import qini_coefficient
-from models.uplift import (
-    EFFECT_BOUNDS,
-    ContactEffects,
-    contact_rows,
-    fit_effects,
-    validate_effects,
-    validated,
-)
+from models.uplift import EFFECT_BOUNDS, ContactEffects, contact_rows, fit_effects
+from models.uplift_checks import validate_effects, validated
 
 PARAMS = LightGBMParams(num_threads=1, seed=7, num_boost_round=300,
                         early_stopping_rounds=30, learning_rate=0.1)
