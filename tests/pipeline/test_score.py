@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from features.schema import CUSTOMER_SCORES
 from features.spec import feature_table
 from models.contacts import PLAN_COLUMNS, Budget, apply_budget
-from models.defection import DefectionChoice
+from models.contributions import BIAS_COLUMN
+from models.defection import DefectionChoice, grouped_contributions
 from models.economics import (
     BUDGET,
     NET_VALUE,
@@ -26,11 +27,11 @@ from models.economics import (
     STAGE_ALLOWS_NO_SPEND,
 )
 from models.feature_schema import SchemaMismatchError
-from models.fitted import predict_all
+from models.fitted import _design, predict_all
 from models.policy_rules import ACTIONS
 from models.risk import RISK_LABELS
 from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
-from models.stages import STAGES
+from models.stages import STAGES, assign_stages
 from models.value_tiers import VALUE_TIERS
 from pipeline import cli, datasets, errors, score, train
 from pipeline.model_source import LoadedModel
@@ -120,7 +121,23 @@ def test_every_customer_gets_one_complete_row(scored):
     assert summary["contacts"]["effects"].startswith("assumed")
     # Every buyer whose risk is above the base rate has at least one reason.
     risky = buyers[buyers["risk_label"].isin(["high", "critical"])]
-    assert len(risky) and risky["reason_1"].notna().all()
+    assert len(risky) and risky["reason_1"].notna().any()
+    # A risky customer without a reason is one whose every reason group lowers the risk
+    # (its risk is the base rate's, README: reason codes): checked on the contributions.
+    silent = risky.loc[risky["reason_1"].isna(), "customer_id"].astype(str)
+    if len(silent):
+        scorer = Scorer.load(paths.scorer)
+        features = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+        features = features[features["customer_id"].astype(str).isin(silent)]
+        features = features[list(scorer.feature_schema)].reset_index(drop=True)
+        staged = features.assign(stage=assign_stages(features, scorer.decisions.stage_rules))
+        with_bg, X = _design(scorer.fitted, staged, scorer.decisions.horizon_days)
+        f = scorer.fitted
+        sums = grouped_contributions(f["defection_choice"], f["defection_offset"],
+                                     f["defection"], with_bg, X,
+                                     method=scorer.decisions.reason_method)
+        assert len(sums) == len(silent)
+        assert (sums.drop(columns=BIAS_COLUMN).to_numpy() <= 0).all()
     assert (rows["model_version"] == "1").all() and rows["run_id"].notna().all()
     assert summary["value_at_risk"] == pytest.approx(buyers["value_at_risk"].sum(), rel=1e-6)
     assert sum(summary["by_stage"].values()) == len(rows)
