@@ -95,7 +95,7 @@ def profit_of_contacts(params: Params, paths: Paths, fitted: dict[str, Any],
 def effects_on_test(params: Params, paths: Paths, fitted: dict[str, Any],
                     test: Any) -> tuple[dict[str, Any], Any]:
     """The learned effects of the held-out models on the contacts of the test snapshot
-    (:func:`models.uplift.validate_effects`: Qini, uplift at 30%, observed and predicted
+    (:func:`models.uplift_checks.validate_effects`: Qini, uplift at 30%, observed and predicted
     effect per action), with where each action's effect comes from."""
     economics = params.score.economics
     learned = fitted.get("effects")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from features.simulate import Simulation, simulate
 from features.spec import FeatureSpec
+from pipeline.config import load_params
+from pipeline.params import Params
+
+PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 
 SPEC = FeatureSpec(
     windows_days=(30, 90),
@@ -59,3 +65,20 @@ def make_inputs(tx_rows, ix_rows=(), cu_rows=()):
 @pytest.fixture
 def spec() -> FeatureSpec:
     return SPEC
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    """The project's params.yaml."""
+    return load_params(PARAMS_FILE)
+
+
+def simulate_tiny(params: Params, **overrides) -> Simulation:
+    """The simulator at the ``tiny`` size of params (and its horizon), with overrides."""
+    size = params.generate.sizes["tiny"]
+    kwargs = dict(n_customers=size.customers, n_days=size.days,
+                  start_date=params.generate.start_date, seed=params.generate.seed,
+                  interaction_kinds=params.data.interaction_kinds,
+                  satisfaction_range=params.data.satisfaction_range,
+                  horizon_days=params.labels.horizon_days)
+    return simulate(**{**kwargs, **overrides})

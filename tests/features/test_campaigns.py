@@ -3,41 +3,24 @@ group and the true effects acting on the treated customers (features/simulate/ca
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.schema import CONTACT_ACTIONS, RETENTION_CONTACT
-from features.simulate import Simulation, simulate
+from features.simulate import Simulation
 from features.simulate.campaigns import _Campaigns
 from features.simulate.population import _State
 from features.simulate.story import _CAMPAIGN_POOL, _CAMPAIGN_SHARE
-from pipeline.config import load_params
 from pipeline.params import Params
+from tests.features.conftest import simulate_tiny
 
-PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 H = 90
 
 
 @pytest.fixture(scope="module")
-def params() -> Params:
-    return load_params(PARAMS_FILE)
-
-
-def _tiny(params: Params, **overrides) -> Simulation:
-    size = params.generate.sizes["tiny"]
-    kwargs = dict(n_customers=size.customers, n_days=size.days,
-                  start_date=params.generate.start_date, seed=params.generate.seed,
-                  interaction_kinds=params.data.interaction_kinds,
-                  satisfaction_range=params.data.satisfaction_range, horizon_days=H)
-    return simulate(**{**kwargs, **overrides})
-
-
-@pytest.fixture(scope="module")
 def sim(params: Params) -> Simulation:
-    return _tiny(params)
+    return simulate_tiny(params)
 
 
 def _contacts(sim: Simulation) -> pd.DataFrame:
@@ -93,14 +76,14 @@ def test_contacts_are_recorded_at_month_starts_with_action_and_control(
 
 def test_control_share_is_near_its_setting(sim: Simulation, params: Params) -> None:
     for frame, share in ((_contacts(sim), 0.2),
-                         (_contacts(_tiny(params, campaign_control_share=0.5)), 0.5)):
+                         (_contacts(simulate_tiny(params, campaign_control_share=0.5)), 0.5)):
         n = len(frame)
         assert abs(frame["control"].mean() - share) < 3 * np.sqrt(share * (1 - share) / n)
 
 
 def test_no_campaign_no_contact_and_nothing_changes_before_the_first(
         sim: Simulation, params: Params) -> None:
-    quiet = _tiny(params, retention_campaigns=False)
+    quiet = simulate_tiny(params, retention_campaigns=False)
     assert not (quiet.interactions["kind"] == RETENTION_CONTACT).any()
     assert quiet.ground_truth["contact_action"].isna().all()
     # Up to the first campaign's snapshot the two histories are the same.
@@ -110,16 +93,16 @@ def test_no_campaign_no_contact_and_nothing_changes_before_the_first(
               for g in (sim.ground_truth, quiet.ground_truth)]
     pd.testing.assert_frame_equal(*before)
     # The same seed gives the same campaigns.
-    again = _tiny(params)
+    again = simulate_tiny(params)
     pd.testing.assert_frame_equal(again.interactions, sim.interactions)
     pd.testing.assert_frame_equal(again.ground_truth, sim.ground_truth)
 
 
 def test_shares_are_checked(params: Params) -> None:
     with pytest.raises(ValueError, match=r"campaign_control_share must be a share in \[0, 1\]"):
-        _tiny(params, n_customers=10, campaign_control_share=1.5)
+        simulate_tiny(params, n_customers=10, campaign_control_share=1.5)
     with pytest.raises(ValueError, match=r"campaign_capacity must be a share in \(0, 1\]"):
-        _tiny(params, n_customers=10, campaign_capacity=0.0)
+        simulate_tiny(params, n_customers=10, campaign_capacity=0.0)
 
 
 # --------------------------------------------------------------------------
@@ -166,7 +149,7 @@ def test_treated_and_control_differ_as_the_true_effects_imply(params: Params) ->
     3.5 standard errors (8,000 customers, a tenth of the buyers chosen each month, half
     held out: about 1,600 customers per arm for protect, 950 for regain; the implied
     difference is then 4 to 6 standard errors)."""
-    sim = _tiny(params, n_customers=8000, campaign_capacity=0.1, campaign_control_share=0.5)
+    sim = simulate_tiny(params, n_customers=8000, campaign_capacity=0.1, campaign_control_share=0.5)
     arms = _arms(sim)
     for action in ("protect", "regain"):
         rows = arms[arms["contact_action"] == action]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,30 +20,13 @@ from features.simulate import (
     simulate,
 )
 from features.simulate.population import _p_no_purchase
-from pipeline.config import load_params
 from pipeline.params import Params
-
-PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
-
-
-@pytest.fixture(scope="module")
-def params() -> Params:
-    return load_params(PARAMS_FILE)
-
-
-def _tiny(params: Params, **overrides) -> Simulation:
-    size = params.generate.sizes["tiny"]
-    kwargs = dict(n_customers=size.customers, n_days=size.days,
-                  start_date=params.generate.start_date, seed=params.generate.seed,
-                  interaction_kinds=params.data.interaction_kinds,
-                  satisfaction_range=params.data.satisfaction_range,
-                  horizon_days=params.labels.horizon_days)
-    return simulate(**{**kwargs, **overrides})
+from tests.features.conftest import simulate_tiny
 
 
 @pytest.fixture(scope="module")
 def sim(params: Params) -> Simulation:
-    return _tiny(params)
+    return simulate_tiny(params)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +156,7 @@ def test_unresolved_complaints_raise_defection(params: Params) -> None:
     """Active buyers with an unresolved complaint in the last 90 days are lost three
     months later clearly more often than the others (4,000 customers: the ratio is
     1.4 to 1.9 across seeds, against 1.0 without the effect)."""
-    sim = _tiny(params, n_customers=4000)
+    sim = simulate_tiny(params, n_customers=4000)
     gt = sim.ground_truth
     it = sim.interactions
     unresolved = it[(it["kind"] == "complaint") & (it["resolved"] == False)]  # noqa: E712
@@ -255,9 +237,9 @@ def test_true_responses_are_heterogeneous_and_leave_the_events_alone(
     assert 0.02 < (gt["response"] == "sleeping_dog").mean() < 0.15
     # Drawn from a stream of their own: without campaigns, other responses, the same
     # events (with campaigns, the treated customers answer with them).
-    quiet = _tiny(params, retention_campaigns=False)
+    quiet = simulate_tiny(params, retention_campaigns=False)
     monkeypatch.setattr(response, "_RESPONSE_STREAM", 12345)
-    other = _tiny(params, retention_campaigns=False)
+    other = simulate_tiny(params, retention_campaigns=False)
     pd.testing.assert_frame_equal(other.transactions, quiet.transactions)
     pd.testing.assert_frame_equal(other.interactions, quiet.interactions)
     assert (other.ground_truth["response"] != quiet.ground_truth["response"]).any()
