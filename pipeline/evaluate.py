@@ -154,6 +154,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     paths = paths or PATHS
     # An unreachable tracking store fails the stage now, not after the work.
     tracking.configure(params)
+    run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
+    tracking.check_training_run(run_id)
     frame = load_training_frame(paths)
     fitted = load_fitted(paths.models)
     test = frame[frame["split"] == "test"].reset_index(drop=True)
@@ -176,7 +178,6 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
         for name, table in plots.items():
             table.to_csv(Path(tmp) / f"{name}.csv", index=False)
 
-    run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
     flat = flat_metrics(metrics) | {f"test_profit_{k}": v for k, v in
                                     headline_profit(metrics["profit"]).items() if v is not None}
     flat |= {f"test_effect_{k}": v for k, v in headline_effects(metrics["effects"]).items()

@@ -182,6 +182,19 @@ def log_training(params: Params, paths: Paths, frame: pd.DataFrame, fitted: dict
         return {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
 
 
+def check_training_run(run_id: str) -> None:
+    """Raise :class:`TrackingStoreError` unless the tracking store holds the training run
+    ``run_id`` that evaluation continues (a replaced store, or another one, does not)."""
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException as err:
+        raise TrackingStoreError(
+            f"the training run {run_id} of reports/train.json is not in the MLflow tracking "
+            f"store {masked_tracking_uri()} ({error_reason(err)}): the store was replaced, "
+            "or the models were trained against another one. Train again (`dvc repro -f "
+            "train`, or `churn train`), then evaluate") from None
+
+
 def log_evaluation(params: Params, run_id: str, metrics: Mapping[str, float],
                    artifacts: list[Path]) -> None:
     """Add the test metrics and the plots to the training run."""

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from models.fitted import load_fitted, models_digest, predict_all, save_fitted
 from pipeline import datasets, evaluate, tracking, train
+from pipeline.errors import TrackingStoreError
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +165,14 @@ def test_the_transition_model_boosts_at_its_own_learning_rate(project):
         assert float(fitted["transition"].booster.params["learning_rate"]) == rate
         assert float(fitted["value"].booster.params["learning_rate"]) == \
             params.train.lightgbm.learning_rate
+
+
+def test_evaluate_stops_before_any_work_when_the_store_lost_the_training_run(
+        project, tmp_path, monkeypatch):
+    params, paths, summary, _, _ = project
+    before = paths.evaluation.read_bytes()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'another.db'}")
+    with pytest.raises(TrackingStoreError, match=f"the training run {summary['mlflow']['run_id']}"
+                       " of reports/train.json is not in the MLflow tracking store"):
+        evaluate.main(params, paths)
+    assert paths.evaluation.read_bytes() == before
