@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.io import check_intermediate
 from pipeline.paths import Paths
 
 
@@ -16,10 +17,17 @@ def load_training_frame(paths: Paths) -> pd.DataFrame:
 
     Raises
     ------
+    InputError
+        When the labels or the feature table are missing or damaged (naming the stage
+        to run).
     ValueError
         When some labelled rows have no feature row: the label cutoffs are not
         snapshots of the feature table.
     """
+    check_intermediate(paths.labels_table, "labels")
+    parts = sorted(paths.features.glob("*.parquet"))
+    for part in parts or [paths.features / "part-00000.parquet"]:
+        check_intermediate(part, "features")
     con = duckdb.connect()
     frame = con.execute(
         "SELECT f.*, l.split, l.stage, l.next_stage, l.defected, l.future_purchases, "

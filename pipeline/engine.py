@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.engines import duckdb as duckdb_engine
 from features.engines.duckdb import BuildSummary
@@ -28,6 +26,7 @@ from features.errors import InputError
 from features.schema import N_PARTITIONS
 from features.spec import FeatureSpec, snapshot_cutoffs
 from pipeline.errors import ConfigError, NoEventsError
+from pipeline.io import check_intermediate
 from pipeline.params import Params
 from pipeline.paths import Paths
 from pipeline.wiring.models import split_plan
@@ -77,26 +76,6 @@ def open_clean(params: Params, paths: Paths) -> CleanTables:
                             "events: check the validation report "
                             f"({paths.validation_report}) for quarantined rows")
     return CleanTables(con, tables, span)
-
-
-def check_intermediate(path: Path, stage: str) -> None:
-    """Check that ``path``, a Parquet output of ``stage``, is there and whole (its footer
-    reads), before any work reads it.
-
-    Raises
-    ------
-    InputError
-        Naming the file and the stage to run again.
-    """
-    try:
-        pq.read_metadata(path)
-    except FileNotFoundError:
-        raise InputError(f"{path} is missing: run `churn {stage}` (or `dvc repro {stage}`) "
-                         "first") from None
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(f"{path} is not a whole Parquet file ({err}): the output of "
-                         f"`{stage}` is damaged (truncated or overwritten); run `churn {stage}` "
-                         f"(or `dvc repro -f {stage}`) again") from None
 
 
 def cutoffs_for(params: Params, first_event: dt.date, last_event: dt.date) -> list[dt.date]:

@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from features.errors import InputError
 from models.evaluate import evaluate, flat_metrics, headline_metrics
 from models.feature_schema import schema_digest
 from models.fitted import _design, load_fitted, models_digest
@@ -154,6 +155,9 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     paths = paths or PATHS
     # An unreachable tracking store fails the stage now, not after the work.
     tracking.configure(params)
+    if not paths.train_report.exists():
+        raise InputError(f"{paths.train_report} is missing: run `churn train` (or `dvc repro "
+                         "train`) first")
     run_id = json.loads(paths.train_report.read_text())["mlflow"]["run_id"]
     tracking.check_training_run(run_id)
     frame = load_training_frame(paths)

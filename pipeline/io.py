@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.errors import InputError
 from pipeline.errors import OutputError
 
 #: Errors of a write that say the destination cannot take it, whatever wrote the bytes.
@@ -212,3 +213,23 @@ def write_text(text: str, dest: str | os.PathLike[str]) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(dest)
+
+
+def check_intermediate(path: Path, stage: str) -> None:
+    """Check that ``path``, a Parquet output of ``stage``, is there and whole (its footer
+    reads), before any work reads it.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the stage to run again.
+    """
+    try:
+        pq.read_metadata(path)
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing: run `churn {stage}` (or `dvc repro {stage}`) "
+                         "first") from None
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"{path} is not a whole Parquet file ({err}): the output of "
+                         f"`{stage}` is damaged (truncated or overwritten); run `churn {stage}` "
+                         f"(or `dvc repro -f {stage}`) again") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import mlflow
 import numpy as np
@@ -10,9 +11,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from features.errors import InputError
 from models.fitted import load_fitted, models_digest, predict_all, save_fitted
 from pipeline import datasets, evaluate, tracking, train
 from pipeline.errors import TrackingStoreError
+from pipeline.paths import Paths
 
 pytestmark = pytest.mark.slow
 
@@ -176,3 +179,19 @@ def test_evaluate_stops_before_any_work_when_the_store_lost_the_training_run(
                        " of reports/train.json is not in the MLflow tracking store"):
         evaluate.main(params, paths)
     assert paths.evaluation.read_bytes() == before
+
+
+def test_train_and_evaluate_before_their_inputs_exist_name_the_stage_to_run(
+        project, tmp_path, monkeypatch):
+    params = project[0]
+    empty = Paths(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(InputError, match=r"labels\.parquet is missing: run `churn labels`"):
+        train.main(params, empty)
+    with pytest.raises(InputError, match=r"train\.json is missing: run `churn train`"):
+        evaluate.main(params, empty)
+    # Labels without the feature table: the features stage is the one to run.
+    empty.labels.mkdir(parents=True)
+    shutil.copy(project[1].labels_table, empty.labels_table)
+    with pytest.raises(InputError, match=r"is missing: run `churn features`"):
+        datasets.load_training_frame(empty)
