@@ -50,7 +50,7 @@ from models.lgbm import (
 )
 
 __all__ = ["ActionEffect", "ContactEffects", "contact_rows", "describe",
-           "fit_effects", "learn_effects"]
+           "fit_effects", "learn_effects", "sources"]
 
 #: Share of the customers whose rows stop the boosting of both models of an action.
 STOP_SHARE = 0.3
@@ -59,12 +59,18 @@ STOP_SHARE = 0.3
 EFFECT_BOUNDS = {"defection": (-1.0, 0.95), "spend": (-0.95, 5.0)}
 
 
+def sources(effects: ContactEffects | None, economics: Economics) -> dict[str, str]:
+    """Action -> ``learned`` or ``prior``, for every action of ``economics`` (every one a
+    prior without learned effects)."""
+    return (effects.sources(economics) if effects is not None
+            else dict.fromkeys(sorted(economics.actions), "prior"))
+
+
 def describe(effects: ContactEffects | None, economics: Economics) -> str:
     """One line: which actions' effects are learned from past contacts, which assumed."""
-    sources = (effects.sources(economics) if effects is not None
-               else dict.fromkeys(sorted(economics.actions), "prior"))
-    learned = [a for a, s in sources.items() if s == "learned"]
-    assumed = [a for a, s in sources.items() if s != "learned"]
+    sources_ = sources(effects, economics)
+    learned = [a for a, s in sources_.items() if s == "learned"]
+    assumed = [a for a, s in sources_.items() if s != "learned"]
     if not learned:
         return "assumed (the priors of score.economics.actions)"
     text = f"learned from past contacts: {', '.join(learned)}"

@@ -21,7 +21,15 @@ from models.economics import Economics
 from models.qini import qini_coefficient, qini_interval, qini_points, uplift_at_k
 from models.uplift import ContactEffects
 
-__all__ = ["validate_effects", "validated"]
+__all__ = ["CURVE_COLUMNS", "empty_curves", "gate", "validate_effects", "validated"]
+
+#: The columns of the Qini curve table of :func:`validate_effects`.
+CURVE_COLUMNS = ("action", "share", "qini", "random")
+
+
+def empty_curves() -> pd.DataFrame:
+    """The Qini curve table without a row (no learned effect, or no held-out contact)."""
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in CURVE_COLUMNS})
 
 
 def _gain(rows: pd.DataFrame, effect_on: str) -> np.ndarray:
@@ -80,9 +88,8 @@ def validate_effects(effects: ContactEffects, X: pd.DataFrame, rows: pd.DataFram
                 "mean_predicted_effect": float(np.mean(e[mine]))}
             curves.append(qini_points(gain, e[mine], treated).assign(action=action))
         out[action] = report
-    columns = ["action", "share", "qini", "random"]
-    table = (pd.concat(curves, ignore_index=True)[columns] if curves
-             else pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}))
+    table = (pd.concat(curves, ignore_index=True)[list(CURVE_COLUMNS)] if curves
+             else empty_curves())
     return out, table
 
 
@@ -101,3 +108,13 @@ def validated(report: Mapping[str, Any]) -> tuple[set[str], dict[str, str]]:
                            f"coefficient {got['qini']:+.4g} [{got['qini_low']:+.4g}, "
                            f"{got['qini_high']:+.4g}] is not above a random order's (0)")
     return keep, why
+
+
+def gate(fitted: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
+    """``fitted`` whose learned effects keep only the actions :func:`validated` passes on
+    ``report`` (the others back to their priors, with the reason)."""
+    learned = fitted.get("effects")
+    if learned is None:
+        return dict(fitted)
+    keep, why = validated(report)
+    return {**fitted, "effects": learned.restricted(keep, why)}

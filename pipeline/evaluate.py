@@ -23,8 +23,8 @@ from models.feature_schema import schema_digest
 from models.fitted import _design, load_fitted, models_digest
 from models.profit import evaluate_policies
 from models.promotion import decide
-from models.uplift import ContactEffects, contact_rows, describe
-from models.uplift_checks import validate_effects, validated
+from models.uplift import contact_rows, describe, sources
+from models.uplift_checks import empty_curves, gate, validate_effects
 from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.datasets import load_contacts, load_training_frame, oracle, truth_of
@@ -101,24 +101,16 @@ def effects_on_test(params: Params, paths: Paths, fitted: dict[str, Any],
     economics = params.score.economics
     learned = fitted.get("effects")
     report: dict[str, Any] = {"effects": describe(learned, economics),
-                              "sources": (learned.sources(economics) if learned else
-                                          dict.fromkeys(sorted(economics.actions), "prior")),
-                              "actions": {}}
+                              "sources": sources(learned, economics), "actions": {}}
     rows = test.join(contact_rows(test, load_contacts(paths),
                                   within_days=params.train.effects.contact_within_days))
     rows = rows[rows["contact_action"].notna().to_numpy()]
     if learned is None or rows.empty:
-        return report, validate_effects(ContactEffects(), rows, rows, economics)[1]
+        return report, empty_curves()
     _, X = _design(fitted, rows, params.labels.horizon_days)
     X.index = rows.index
     report["actions"], curves = validate_effects(learned, X, rows, economics)
     return report, curves
-
-
-def gated(fitted: dict[str, Any], keep: set[str], why: dict[str, str]) -> dict[str, Any]:
-    """``fitted`` with its learned effects restricted to the validated actions ``keep``."""
-    learned = fitted.get("effects")
-    return fitted if learned is None else {**fitted, "effects": learned.restricted(keep, why)}
 
 
 def headline_effects(effects: dict[str, Any]) -> dict[str, float | None]:
@@ -170,8 +162,7 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
     # A learned effect decides only where it orders the test snapshot's contacts better
     # than chance; the others keep their priors, in the policies compared and in the
     # scorer registered.
-    keep, why = validated(metrics["effects"]["actions"])
-    fitted = gated(fitted, keep, why)
+    fitted = gate(fitted, metrics["effects"]["actions"])
     metrics["effects"]["used"] = describe(fitted.get("effects"), params.score.economics)
     metrics["profit"], plots["profit_curves"] = profit_of_contacts(params, paths, fitted, test)
     write_json(metrics, paths.evaluation)
@@ -188,8 +179,8 @@ def main(params: Params | None = None, paths: Paths | None = None) -> dict[str, 
              if v is not None}
     tracking.log_evaluation(params, run_id, flat, [paths.evaluation, paths.metrics, paths.plots])
     # What scores: the models refitted on every labelled cutoff (older outputs have none).
-    deployed = gated(load_fitted(paths.deployed_models) if paths.deployed_models.exists()
-                     else fitted, keep, why)
+    deployed = gate(load_fitted(paths.deployed_models) if paths.deployed_models.exists()
+                    else fitted, metrics["effects"]["actions"])
     bundle = scorer(deployed, params, test)
     with atomic_path(paths.scorer, directory=True) as tmp:
         bundle.save(tmp)

@@ -63,7 +63,8 @@ def contacts_context(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]
     profit = metrics.get("profit")
     if not profit:
         return {}, {}
-    key = "true_profit" if profit.get("measured", "").startswith("true") else "expected_profit"
+    # As reports/metrics.json reads it: true profits where the oracle (the truth) exists.
+    key = "true_profit" if "oracle_share" in profit else "expected_profit"
     rows = [{"name": POLICY_NAMES.get(name, name), "contacts": got.get("contacts"),
              "profit": got.get(key),
              "lead": (profit.get(f"costed_vs_{name}") or {}) if name != "costed" else {}}

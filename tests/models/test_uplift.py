@@ -11,7 +11,7 @@ from models.economics import Economics
 from models.lgbm import LightGBMParams
 from models.qini import qini_coefficient
 from models.uplift import EFFECT_BOUNDS, ContactEffects, contact_rows, fit_effects
-from models.uplift_checks import validate_effects, validated
+from models.uplift_checks import gate, validate_effects, validated
 
 PARAMS = LightGBMParams(num_threads=1, seed=7, num_boost_round=300,
                         early_stopping_rounds=30, learning_rate=0.1)
@@ -142,5 +142,11 @@ def test_only_effects_that_beat_a_random_order_out_of_time_are_used():
     assert keep == set() and "is not above a random order's" in why["protect"]
     used = effects.restricted(keep, why)
     assert used.learned == {} and used.assumed["protect"] == why["protect"]
+    # The gate of a fitted bundle: the same restriction, the other models untouched.
+    bundle = {"effects": effects, "defection": "booster"}
+    gated = gate(bundle, report)
+    assert gated["defection"] == "booster" and gated["effects"].learned == {}
+    assert gated["effects"].assumed == used.assumed and bundle["effects"] is effects
+    assert gate({"effects": None}, report) == {"effects": None}
     assert used.sources(Economics())["protect"] == "prior"
     assert effects.sources(Economics())["protect"] == "learned"  # the original is untouched

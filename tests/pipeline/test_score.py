@@ -25,6 +25,7 @@ from models.economics import (
     NO_SPEND_PAYS,
     SPEND_ACTIONS,
     STAGE_ALLOWS_NO_SPEND,
+    decide,
 )
 from models.feature_schema import SchemaMismatchError
 from models.fitted import _design, predict_all
@@ -32,6 +33,7 @@ from models.policy_rules import ACTIONS
 from models.risk import RISK_LABELS
 from models.scorer import SCORE_COLUMNS, ChurnScorer, Scorer
 from models.stages import STAGES, assign_stages
+from models.uplift import ContactEffects
 from models.value_tiers import VALUE_TIERS
 from pipeline import cli, datasets, errors, score, train
 from pipeline.model_source import LoadedModel
@@ -259,11 +261,45 @@ def test_a_bundle_of_the_blend_scores_like_its_two_parts(scored, tmp_path):
     pd.testing.assert_frame_equal(Scorer.load(tmp_path / "blend").score(rows), out)
 
 
-def test_scoring_in_pieces_gives_the_same_rows_as_at_once(scored):
+def _registered_and_rows(scored):
+    """The registered scorer and the feature rows of the scoring date, in its columns."""
     params, paths, summary = scored
     scorer = Scorer.load(paths.scorer)
-    frame = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
-    frame = frame[list(scorer.feature_schema)]
+    rows = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
+    return scorer, rows[list(scorer.feature_schema)]
+
+
+class _FixedEffect:
+    """A learned effect on defection that removes 90% of every customer's probability."""
+
+    effect_on = "defection"
+
+    def effect(self, X, effect_kind):
+        assert effect_kind == "relative"
+        return np.full(len(X), 0.9)
+
+
+def test_learned_effects_decide_in_place_of_the_priors(scored):
+    base, rows = _registered_and_rows(scored)
+    prior = base.score(rows)
+    learned = ContactEffects(learned={"protect": _FixedEffect()})
+    scorer = Scorer({**base.fitted, "effects": learned}, base.decisions, base.feature_schema,
+                    base.drift)
+    got = scorer.score(rows)
+    d = base.decisions
+    want = decide(d.economics, d.policy, stage=got["stage"], risk=got["risk_label"],
+                  value_tier=got["value_tier"], p_defect=got["p_defect"],
+                  predicted_value=got["predicted_value"],
+                  effects={"protect": np.full(len(rows), 0.9)})
+    assert (got["action"].to_numpy() == want.action).all()
+    np.testing.assert_allclose(got["expected_net_value"], want.expected_net_value)
+    assert (got["action"] == "protect").sum() > (prior["action"] == "protect").sum()
+    # Everything but the decisions is the same.
+    pd.testing.assert_series_equal(got["p_defect"], prior["p_defect"])
+
+
+def test_scoring_in_pieces_gives_the_same_rows_as_at_once(scored):
+    scorer, frame = _registered_and_rows(scored)
     whole = scorer.score(frame)
     pieces = pd.concat([scorer.score(frame.iloc[i:i + 37]) for i in range(0, len(frame), 37)],
                        ignore_index=True)
@@ -271,10 +307,7 @@ def test_scoring_in_pieces_gives_the_same_rows_as_at_once(scored):
 
 
 def test_chunked_scoring_gives_the_contacts_of_whole_table_scoring(scored, tmp_path):
-    params, paths, summary = scored
-    scorer = Scorer.load(paths.scorer)
-    frame = _features_as_of(params, paths, dt.date.fromisoformat(summary["as_of"]))
-    frame = frame[list(scorer.feature_schema)]
+    scorer, frame = _registered_and_rows(scored)
     whole = scorer.score(frame)
     budget = Budget(contacts=int((whole["action"].isin(SPEND_ACTIONS)).sum() // 3))
     want, _ = apply_budget(whole[list(PLAN_COLUMNS)], scorer.decisions.policy, budget)
