@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.leaf_sums import leaf_sums, stack_tables
 from models.lgbm import TrainedModel
 
 __all__ = [
@@ -229,13 +230,8 @@ def _path_contributions(model: TrainedModel, X: pd.DataFrame,
     leaves = np.asarray(model.booster.predict(X, pred_leaf=True,
                                               num_iteration=model.best_iteration))
     leaves = leaves.reshape(len(X), -1).astype(np.intp)
-    width = projection.shape[1]
-    out = np.zeros((len(X), width + 1))
-    summed = out[:, :width]
-    for tree, table in enumerate(tables):
-        summed += (table @ projection)[leaves[:, tree]]
-    out[:, width] = bias
-    return out
+    summed = leaf_sums(leaves, stack_tables([table @ projection for table in tables]))
+    return np.column_stack([summed, np.full(len(X), bias)])
 
 
 # --------------------------------------------------------------------------
