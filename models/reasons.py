@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from models.contributions import _group_matrix, reason_groups
-from models.reason_templates import _Row, _template, _Values
+from models.reason_render import _Rows
+from models.reason_templates import _template
 
 __all__ = [
     "top_reasons",
@@ -102,16 +103,22 @@ def top_reasons(
 
     reason_keys = np.full((len(contrib), k), None, dtype=object)
     reason_keys[:, :width][chosen] = keys[order[chosen]]
-    values = _Values(features)
-    templates = {key: _template(key, groups[key], values.columns, satisfaction_scale)
-                 for key in set(reason_keys[:, :width][chosen])}
-    texts: list[list[str | None]] = [[None] * len(contrib) for _ in range(k)]
+    # Each template writes all its rows at once, whatever their slot; the rows hold
+    # the number of their sentence in `said` (-1: none).
+    columns = frozenset(features.columns)
+    codes = np.full((k, len(contrib)), -1, dtype=np.intp)
+    said: list[str] = []
     rows, slots = np.nonzero(chosen)
-    for row, slot, key in zip(rows.tolist(), slots.tolist(),
-                              reason_keys[rows, slots].tolist(), strict=True):
-        texts[slot][row] = templates[key](_Row(values, row))
+    group = order[rows, slots]
+    for g in np.unique(group).tolist():
+        of, key = group == g, keys[g]
+        template = _template(key, groups[key], columns, satisfaction_scale)
+        written = template(_Rows(features, rows[of]))
+        codes[slots[of], rows[of]] = len(said) + written.codes
+        said += written.texts
+    texts = np.array([*said, None], dtype=object)
 
-    columns = {f"reason_{j + 1}": texts[j] for j in range(k)}
-    columns |= {f"reason_{j + 1}_key": reason_keys[:, j] for j in range(k)}
+    out = {f"reason_{j + 1}": texts[codes[j]] for j in range(k)}
+    out |= {f"reason_{j + 1}_key": reason_keys[:, j] for j in range(k)}
     return pd.DataFrame({name: pd.Series(v, index=contrib.index, dtype="str")
-                         for name, v in columns.items()}, index=contrib.index)
+                         for name, v in out.items()}, index=contrib.index)
