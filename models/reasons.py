@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from models.contributions import _group_matrix, reason_groups
 from models.reason_render import _Rows
@@ -95,30 +96,41 @@ def top_reasons(
                          f"({len(contrib)} rows, index starting {list(contrib.index[:3])}); got "
                          f"{got}. Pass the rows the design matrix was built from")
 
-    keys = np.array(list(groups), dtype=object)
-    width = min(k, keys.size)
+    keys = list(groups)
+    width = min(k, len(keys))
     # A stable sort of the negated sums keeps equal sums in group order.
     order = np.argsort(-sums, axis=1, kind="stable")[:, :width]
     chosen = np.take_along_axis(sums, order, axis=1) > 0
 
-    reason_keys = np.full((len(contrib), k), None, dtype=object)
-    reason_keys[:, :width][chosen] = keys[order[chosen]]
-    # Each template writes all its rows at once, whatever their slot; the rows hold
-    # the number of their sentence in `said` (-1: none).
-    columns = frozenset(features.columns)
+    # Reason j of row i is said[codes[j, i]], of the key keys[key_codes[j, i]] (-1: none).
+    key_codes = np.full((k, len(contrib)), -1, dtype=np.intp)
+    key_codes[:width] = np.where(chosen, order, -1).T
     codes = np.full((k, len(contrib)), -1, dtype=np.intp)
     said: list[str] = []
+    # Each template writes all its rows at once, whatever their slot: the reasons
+    # sorted by key (a stable sort of small integers is a counting sort).
     rows, slots = np.nonzero(chosen)
     group = order[rows, slots]
-    for g in np.unique(group).tolist():
-        of, key = group == g, keys[g]
-        template = _template(key, groups[key], columns, satisfaction_scale)
-        written = template(_Rows(features, rows[of]))
-        codes[slots[of], rows[of]] = len(said) + written.codes
+    by = np.argsort(group.astype(np.min_scalar_type(len(keys))), kind="stable")
+    rows, slots = rows[by], slots[by]
+    counts = np.bincount(group, minlength=len(keys))
+    starts = np.cumsum(counts) - counts
+    columns = frozenset(features.columns)
+    for g in np.flatnonzero(counts).tolist():
+        at = slice(starts[g], starts[g] + counts[g])
+        template = _template(keys[g], groups[keys[g]], columns, satisfaction_scale)
+        written = template(_Rows(features, rows[at]))
+        codes[slots[at], rows[at]] = len(said) + written.codes
         said += written.texts
-    texts = np.array([*said, None], dtype=object)
 
-    out = {f"reason_{j + 1}": texts[codes[j]] for j in range(k)}
-    out |= {f"reason_{j + 1}_key": reason_keys[:, j] for j in range(k)}
-    return pd.DataFrame({name: pd.Series(v, index=contrib.index, dtype="str")
-                         for name, v in out.items()}, index=contrib.index)
+    texts, names = pa.array(said, type=pa.large_string()), pa.array(keys, type=pa.large_string())
+    out = {f"reason_{j + 1}": _strings(texts, codes[j], contrib.index) for j in range(k)}
+    out |= {f"reason_{j + 1}_key": _strings(names, key_codes[j], contrib.index)
+            for j in range(k)}
+    return pd.DataFrame(out, index=contrib.index)
+
+
+def _strings(texts: pa.Array, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``texts[codes]`` in pandas' string dtype, NA where the code is -1."""
+    taken = texts.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(taken, dtype="str"), index=index)
