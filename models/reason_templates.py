@@ -76,7 +76,7 @@ def _overdue(columns: frozenset[str]) -> _Template:
         ratio, median = r.number("recency_gap_ratio"), r.number("gap_median_days")
         derived = told & np.isnan(ratio) & ~np.isnan(median)
         with np.errstate(divide="ignore", invalid="ignore"):
-            # the definition of recency_gap_ratio
+            # the definition of recency_gap_ratio; not told when not finite
             ratio[derived] = recency[derived] / (1.0 + median[derived])
         out.extend(told, ratio, lambda x: f", {_number(x)} times its usual gap")
         return out
@@ -251,17 +251,23 @@ def _interactions(kind: str, columns: frozenset[str]) -> _Template:
     # as "last complaint 12 days ago". The others are engagement: "no call for 60 days".
     problem = unresolved is not None or hours in columns or f"{kind}_resolved_rate" in columns
 
+    def still_open(n: float) -> str:
+        return (f"{_count(n, f'unresolved {singular}', f'unresolved {plural}')} "
+                f"in the last {open_window} days")
+
+    def recent(n: float) -> str:
+        return f"{_count(n, singular, plural)} in the last {window} days"
+
     def last(days: float) -> str:
-        return f"last {singular} {_days(days)} ago" if problem else \
-            f"no {singular} for {_days(days)}"
+        if problem:
+            return f"last {singular} {_days(days)} ago"
+        return f"no {singular} for {_days(days)}"
 
     def render(r: _Rows) -> _Sentences:
         out = _Sentences(len(r), neutral)
         n_open, n = r.number(unresolved), r.number(count)
-        out.each(n_open, lambda v: f"{_count(v, f'unresolved {singular}', f'unresolved {plural}')}"
-                                   f" in the last {open_window} days", where=n_open > 0)
-        told = out.each(n, lambda v: f"{_count(v, singular, plural)} in the last {window} days",
-                        where=n > 0)
+        out.each(n_open, still_open, where=n_open > 0)
+        told = out.each(n, recent, where=n > 0)
         if problem:
             out.extend(told, r.number(hours), lambda h: f", resolved in {_hours(h)} on average")
         out.each(r.number(since), last)
