@@ -1,4 +1,4 @@
-"""Reason texts: each reason group written as a sentence about one customer.
+"""Reason texts: each reason group written as a sentence about a customer.
 
 A template reads the customer's feature values, not the contributions: a
 sentence states facts about the customer ("no purchase for 143 days, 4.8 times
@@ -9,8 +9,9 @@ group ("complaint history").
 
 :func:`_template` gives the template of a reason key (the keys of
 :data:`models.contributions.REASON_GROUPS`, one per interaction kind, or any
-other key, written as itself); :class:`_Values` and :class:`_Row` are the
-feature rows as templates read them.
+other key, written as itself). A template writes the sentences of all the rows
+given to it at once (:class:`models.reason_render._Rows`), case by case, each
+phrase a function of one value (:class:`models.reason_render._Sentences`).
 """
 
 from __future__ import annotations
@@ -19,115 +20,28 @@ import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from models.contributions import OTHER_GROUP, REASON_GROUPS
+from models.reason_render import (
+    _amount,
+    _count,
+    _days,
+    _hours,
+    _number,
+    _percent,
+    _Rows,
+    _Sentences,
+)
 
 _KIND = re.compile(REASON_GROUPS["{kind}"])
 
 #: Counts over several windows are told over the window closest to this many days.
 _RECENT_DAYS = 90
 
-
-# --------------------------------------------------------------------------
-# Formatting
-# --------------------------------------------------------------------------
-
-
-def _number(x: float) -> str:
-    """A value as people write it: whole from 10 up, else one decimal at most."""
-    text = f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _count(x: float, singular: str, plural: str) -> str:
-    """``"no complaints"``, ``"1 complaint"``, ``"2 complaints"``."""
-    text = _number(x)
-    if text in ("0", "-0"):
-        return f"no {plural}"
-    return f"{text} {singular if text == '1' else plural}"
-
-
-def _days(x: float) -> str:
-    text = _number(x)
-    return f"{text} {'day' if text == '1' else 'days'}"
-
-
-def _hours(x: float) -> str:
-    text = _number(x)
-    return f"{text} {'hour' if text == '1' else 'hours'}"
-
-
-def _amount(x: float) -> str:
-    return f"{x:,.2f}"
-
-
-def _percent(share: float) -> str:
-    return f"{abs(share) * 100:.0f}%"
-
-
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 
-
-class _Values:
-    """The feature rows, column by column, converted once when a template first asks."""
-
-    def __init__(self, features: pd.DataFrame) -> None:
-        self._features = features
-        self.columns = frozenset(features.columns)
-        self._numbers: dict[str, list[float | None]] = {}
-        self._texts: dict[str, list[str | None]] = {}
-
-    def number(self, name: str, row: int) -> float | None:
-        column = self._numbers.get(name)
-        if column is None:
-            if name not in self.columns:
-                return None
-            series = self._features[name]
-            if isinstance(series.dtype, pd.CategoricalDtype):
-                series = series.astype(object)
-            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
-                                                                     na_value=np.nan)
-            # Python floats and None, once per column: templates read single values.
-            column = self._numbers[name] = [
-                None if v != v else v  # NaN (and infinities, made NaN) -> None
-                for v in np.where(np.isfinite(values), values, np.nan).tolist()]
-        return column[row]
-
-    def text(self, name: str, row: int) -> str | None:
-        column = self._texts.get(name)
-        if column is None:
-            if name not in self.columns:
-                return None
-            column = self._texts[name] = [
-                None if value is None or (not isinstance(value, str) and pd.isna(value))
-                else (str(value).strip() or None)
-                for value in self._features[name].astype(object).tolist()]
-        return column[row]
-
-
-class _Row:
-    """One row of :class:`_Values`, as templates read it."""
-
-    __slots__ = ("_row", "_values")
-
-    def __init__(self, values: _Values, row: int) -> None:
-        self._values, self._row = values, row
-
-    def number(self, name: str | None) -> float | None:
-        if name is None:
-            return None
-        column = self._values._numbers.get(name)
-        if column is None:
-            return self._values.number(name, self._row)
-        return column[self._row]
-
-    def text(self, name: str) -> str | None:
-        return self._values.text(name, self._row)
-
-
-_Template = Callable[[_Row], str]
+_Template = Callable[[_Rows], _Sentences]
 
 
 def _windows(columns: frozenset[str], prefix: str) -> list[tuple[int, str]]:
@@ -150,56 +64,53 @@ def _longest(columns: frozenset[str], prefix: str) -> tuple[int, str | None]:
 
 
 # --------------------------------------------------------------------------
-# Templates: one per reason key, each returning a sentence for one row
+# Templates: one per reason key, each writing the sentences of some rows
 # --------------------------------------------------------------------------
 
 
 def _overdue(columns: frozenset[str]) -> _Template:
-    def render(r: _Row) -> str:
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "time since the last purchase")
         recency = r.number("recency_days")
-        if recency is None:
-            return "time since the last purchase"
-        text = f"no purchase for {_days(recency)}"
-        ratio = r.number("recency_gap_ratio")
-        median = r.number("gap_median_days")
-        if ratio is None and median is not None:
-            ratio = recency / (1.0 + median)  # the definition of recency_gap_ratio
-        if ratio is not None:
-            text += f", {_number(ratio)} times its usual gap"
-        return text
+        told = out.each(recency, lambda days: f"no purchase for {_days(days)}")
+        ratio, median = r.number("recency_gap_ratio"), r.number("gap_median_days")
+        derived = told & np.isnan(ratio) & ~np.isnan(median)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # the definition of recency_gap_ratio; not told when not finite
+            ratio[derived] = recency[derived] / (1.0 + median[derived])
+        out.extend(told, ratio, lambda x: f", {_number(x)} times its usual gap")
+        return out
     return render
 
 
 def _frequency(columns: frozenset[str]) -> _Template:
     window, column = _longest(columns, "frequency")
 
-    def render(r: _Row) -> str:
-        n = r.number(column)
-        if n is not None:
-            return f"{_count(n, 'purchase', 'purchases')} in the last {window} days"
-        n = r.number("frequency")
-        if n is not None:
-            return f"{_count(n, 'purchase', 'purchases')} in total"
-        return "purchase frequency"
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "purchase frequency")
+        out.each(r.number(column),
+                 lambda n: f"{_count(n, 'purchase', 'purchases')} in the last {window} days")
+        out.each(r.number("frequency"),
+                 lambda n: f"{_count(n, 'purchase', 'purchases')} in total")
+        return out
     return render
 
 
 def _value(columns: frozenset[str]) -> _Template:
     window, column = _longest(columns, "monetary_sum")
 
-    def render(r: _Row) -> str:
-        spent = r.number(column)
-        if spent is not None:
-            if spent == 0:
-                return f"nothing spent in the last {window} days"
-            return f"spent {_amount(spent)} in the last {window} days"
-        spent = r.number("monetary_sum")
-        if spent is not None:
-            return f"spent {_amount(spent)} in total"
-        mean = r.number("monetary_mean")
-        if mean is not None:
-            return f"{_amount(mean)} per purchase on average"
-        return "spending level"
+    def recent(spent: float) -> str:
+        if spent == 0:
+            return f"nothing spent in the last {window} days"
+        return f"spent {_amount(spent)} in the last {window} days"
+
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "spending level")
+        out.each(r.number(column), recent)
+        out.each(r.number("monetary_sum"), lambda spent: f"spent {_amount(spent)} in total")
+        out.each(r.number("monetary_mean"),
+                 lambda mean: f"{_amount(mean)} per purchase on average")
+        return out
     return render
 
 
@@ -207,42 +118,42 @@ def _spend_trend(columns: frozenset[str]) -> _Template:
     m_window, m_column = _recent(columns, "monetary_trend")
     f_window, f_column = _recent(columns, "frequency_trend")
 
-    def render(r: _Row) -> str:
-        change = r.number(m_column)
-        if change is not None:
-            if _percent(change) == "0%":
-                return f"spend about the same as in the previous {m_window} days"
-            way = "down" if change < 0 else "up"
-            return f"spend {way} {_percent(change)} vs the previous {m_window} days"
-        diff = r.number(f_column)
-        if diff is not None:
-            previous = f"than in the previous {f_window} days"
-            if diff < 0:
-                return f"{_count(-diff, 'fewer purchase', 'fewer purchases')} {previous}"
-            if diff > 0:
-                return f"{_count(diff, 'more purchase', 'more purchases')} {previous}"
-            return f"as many purchases as in the previous {f_window} days"
-        return "recent change in spending"
+    def spend(change: float) -> str:
+        if _percent(change) == "0%":
+            return f"spend about the same as in the previous {m_window} days"
+        way = "down" if change < 0 else "up"
+        return f"spend {way} {_percent(change)} vs the previous {m_window} days"
+
+    def purchases(diff: float) -> str:
+        previous = f"than in the previous {f_window} days"
+        if diff < 0:
+            return f"{_count(-diff, 'fewer purchase', 'fewer purchases')} {previous}"
+        if diff > 0:
+            return f"{_count(diff, 'more purchase', 'more purchases')} {previous}"
+        return f"as many purchases as in the previous {f_window} days"
+
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "recent change in spending")
+        out.each(r.number(m_column), spend)
+        out.each(r.number(f_column), purchases)
+        return out
     return render
 
 
 def _refunds(columns: frozenset[str]) -> _Template:
     window, column = _recent(columns, "refund_count")
 
-    def render(r: _Row) -> str:
-        recent = r.number(column)
-        if recent is not None and recent > 0:
-            return f"{_count(recent, 'refund', 'refunds')} in the last {window} days"
-        total = r.number("refund_count")
-        if total is not None and total > 0:
-            text = f"{_count(total, 'refund', 'refunds')} in total"
-            amount = r.number("refund_amount")
-            return text + (f", {_amount(amount)} refunded" if amount is not None else "")
-        if total is not None:
-            return "no refunds so far"
-        if recent is not None:
-            return f"no refunds in the last {window} days"
-        return "refund history"
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "refund history")
+        recent, total = r.number(column), r.number("refund_count")
+        out.each(recent, lambda n: f"{_count(n, 'refund', 'refunds')} in the last {window} days",
+                 where=recent > 0)
+        told = out.each(total, lambda n: f"{_count(n, 'refund', 'refunds')} in total",
+                        where=total > 0)
+        out.extend(told, r.number("refund_amount"), lambda x: f", {_amount(x)} refunded")
+        out.fixed(~np.isnan(total), "no refunds so far")
+        out.fixed(~np.isnan(recent), f"no refunds in the last {window} days")
+        return out
     return render
 
 
@@ -250,71 +161,68 @@ def _satisfaction(scale: float | None) -> Callable[[frozenset[str]], _Template]:
     of = f" of {_number(scale)}" if scale is not None else ""
 
     def make(columns: frozenset[str]) -> _Template:
-        def render(r: _Row) -> str:
-            last = r.number("satisfaction_last")
-            if last is not None:
-                return f"satisfaction last scored {_number(last)}{of}"
-            mean = r.number("satisfaction_mean")
-            if mean is not None:
-                return f"average satisfaction {_number(mean)}{of}"
-            if r.number("satisfaction_count") == 0:
-                return "no satisfaction score given"
-            return "satisfaction scores"
+        def render(r: _Rows) -> _Sentences:
+            out = _Sentences(len(r), "satisfaction scores")
+            out.each(r.number("satisfaction_last"),
+                     lambda last: f"satisfaction last scored {_number(last)}{of}")
+            out.each(r.number("satisfaction_mean"),
+                     lambda mean: f"average satisfaction {_number(mean)}{of}")
+            out.fixed(r.number("satisfaction_count") == 0, "no satisfaction score given")
+            return out
         return render
     return make
 
 
 def _tenure(columns: frozenset[str]) -> _Template:
-    def render(r: _Row) -> str:
-        days = r.number("tenure_days")
-        if days is not None:
-            return f"customer for {_days(days)}"
-        days = r.number("days_since_first_purchase")
-        if days is not None:
-            return f"first purchase {_days(days)} ago"
-        return "length of the relationship"
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "length of the relationship")
+        out.each(r.number("tenure_days"), lambda days: f"customer for {_days(days)}")
+        out.each(r.number("days_since_first_purchase"),
+                 lambda days: f"first purchase {_days(days)} ago")
+        return out
     return render
 
 
 def _season(columns: frozenset[str]) -> _Template:
-    def render(r: _Row) -> str:
-        month = r.number("cutoff_month")
-        if month is not None and month in range(1, 13):
-            return f"time of year: {_MONTHS[int(month) - 1]}"
+    def month(value: float) -> str:
+        if value in range(1, 13):
+            return f"time of year: {_MONTHS[int(value) - 1]}"
         return "time of year"
+
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "time of year")
+        out.each(r.number("cutoff_month"), month)
+        return out
     return render
 
 
 def _label(column: str, prefix: str, neutral: str, *, words: bool = False
            ) -> Callable[[frozenset[str]], _Template]:
     def make(columns: frozenset[str]) -> _Template:
-        def render(r: _Row) -> str:
-            value = r.text(column)
-            if value is None:
-                return neutral
-            return f"{prefix}: {value.replace('_', ' ') if words else value}"
+        def render(r: _Rows) -> _Sentences:
+            out = _Sentences(len(r), neutral)
+            out.each(r.text(column),
+                     lambda value: f"{prefix}: {value.replace('_', ' ') if words else value}")
+            return out
         return render
     return make
 
 
 def _purchase_pattern(columns: frozenset[str]) -> _Template:
-    def render(r: _Row) -> str:
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), "purchase pattern")
         # The chance of no purchase speaks of the risk itself; "still active" only
         # when it is not known (a customer can be surely active and still rarely buy).
         none = r.number("bgnbd_p_no_purchase")
-        if none is None:
-            none = r.number("paretonbd_p_no_purchase")
-        if none is not None:
-            return (f"purchase pattern gives a {_percent(none)} chance of no purchase in the "
-                    "coming period")
-        alive = r.number("bgnbd_p_alive")
-        if alive is not None:
-            return f"purchase pattern gives a {_percent(alive)} chance of still being active"
-        expected = r.number("bgnbd_expected_purchases")
-        if expected is not None:
-            return (f"purchase pattern expects {_count(expected, 'purchase', 'purchases')} in "
-                    "the coming period")
-        return "purchase pattern"
+        none = np.where(np.isnan(none), r.number("paretonbd_p_no_purchase"), none)
+        out.each(none, lambda p: f"purchase pattern gives a {_percent(p)} chance of no "
+                                 "purchase in the coming period")
+        out.each(r.number("bgnbd_p_alive"),
+                 lambda p: f"purchase pattern gives a {_percent(p)} chance of still being active")
+        out.each(r.number("bgnbd_expected_purchases"),
+                 lambda n: f"purchase pattern expects {_count(n, 'purchase', 'purchases')} in "
+                           "the coming period")
+        return out
     return render
 
 
@@ -343,26 +251,28 @@ def _interactions(kind: str, columns: frozenset[str]) -> _Template:
     # as "last complaint 12 days ago". The others are engagement: "no call for 60 days".
     problem = unresolved is not None or hours in columns or f"{kind}_resolved_rate" in columns
 
-    def render(r: _Row) -> str:
-        n_open = r.number(unresolved)
-        if n_open is not None and n_open > 0:
-            return (f"{_count(n_open, f'unresolved {singular}', f'unresolved {plural}')} "
-                    f"in the last {open_window} days")
-        n = r.number(count)
-        if n is not None and n > 0:
-            text = f"{_count(n, singular, plural)} in the last {window} days"
-            mean_hours = r.number(hours)
-            if problem and mean_hours is not None:
-                text += f", resolved in {_hours(mean_hours)} on average"
-            return text
-        days = r.number(since)
-        if days is not None:
-            if problem:
-                return f"last {singular} {_days(days)} ago"
-            return f"no {singular} for {_days(days)}"
-        if n is not None:
-            return f"no {plural} in the last {window} days"
-        return neutral
+    def still_open(n: float) -> str:
+        return (f"{_count(n, f'unresolved {singular}', f'unresolved {plural}')} "
+                f"in the last {open_window} days")
+
+    def recent(n: float) -> str:
+        return f"{_count(n, singular, plural)} in the last {window} days"
+
+    def last(days: float) -> str:
+        if problem:
+            return f"last {singular} {_days(days)} ago"
+        return f"no {singular} for {_days(days)}"
+
+    def render(r: _Rows) -> _Sentences:
+        out = _Sentences(len(r), neutral)
+        n_open, n = r.number(unresolved), r.number(count)
+        out.each(n_open, still_open, where=n_open > 0)
+        told = out.each(n, recent, where=n > 0)
+        if problem:
+            out.extend(told, r.number(hours), lambda h: f", resolved in {_hours(h)} on average")
+        out.each(r.number(since), last)
+        out.fixed(~np.isnan(n), f"no {plural} in the last {window} days")
+        return out
     return render
 
 
@@ -393,4 +303,4 @@ def _template(key: str, members: Sequence[str], columns: frozenset[str],
     if is_kind:
         return _interactions(key, columns)
     neutral = "other characteristics" if key == OTHER_GROUP else key.replace("_", " ")
-    return lambda r: neutral
+    return lambda r: _Sentences(len(r), neutral)

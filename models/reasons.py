@@ -17,9 +17,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from models.contributions import _group_matrix, reason_groups
-from models.reason_templates import _Row, _template, _Values
+from models.reason_render import _Rows
+from models.reason_templates import _template
 
 __all__ = [
     "top_reasons",
@@ -94,24 +96,41 @@ def top_reasons(
                          f"({len(contrib)} rows, index starting {list(contrib.index[:3])}); got "
                          f"{got}. Pass the rows the design matrix was built from")
 
-    keys = np.array(list(groups), dtype=object)
-    width = min(k, keys.size)
+    keys = list(groups)
+    width = min(k, len(keys))
     # A stable sort of the negated sums keeps equal sums in group order.
     order = np.argsort(-sums, axis=1, kind="stable")[:, :width]
     chosen = np.take_along_axis(sums, order, axis=1) > 0
 
-    reason_keys = np.full((len(contrib), k), None, dtype=object)
-    reason_keys[:, :width][chosen] = keys[order[chosen]]
-    values = _Values(features)
-    templates = {key: _template(key, groups[key], values.columns, satisfaction_scale)
-                 for key in set(reason_keys[:, :width][chosen])}
-    texts: list[list[str | None]] = [[None] * len(contrib) for _ in range(k)]
+    # Reason j of row i is said[codes[j, i]], of the key keys[key_codes[j, i]] (-1: none).
+    key_codes = np.full((k, len(contrib)), -1, dtype=np.intp)
+    key_codes[:width] = np.where(chosen, order, -1).T
+    codes = np.full((k, len(contrib)), -1, dtype=np.intp)
+    said: list[str] = []
+    # Each template writes all its rows at once, whatever their slot: the reasons
+    # sorted by key (a stable sort of small integers is a counting sort).
     rows, slots = np.nonzero(chosen)
-    for row, slot, key in zip(rows.tolist(), slots.tolist(),
-                              reason_keys[rows, slots].tolist(), strict=True):
-        texts[slot][row] = templates[key](_Row(values, row))
+    group = order[rows, slots]
+    by = np.argsort(group.astype(np.min_scalar_type(len(keys))), kind="stable")
+    rows, slots = rows[by], slots[by]
+    counts = np.bincount(group, minlength=len(keys))
+    starts = np.cumsum(counts) - counts
+    columns = frozenset(features.columns)
+    for g in np.flatnonzero(counts).tolist():
+        at = slice(starts[g], starts[g] + counts[g])
+        template = _template(keys[g], groups[keys[g]], columns, satisfaction_scale)
+        written = template(_Rows(features, rows[at]))
+        codes[slots[at], rows[at]] = len(said) + written.codes
+        said += written.texts
 
-    columns = {f"reason_{j + 1}": texts[j] for j in range(k)}
-    columns |= {f"reason_{j + 1}_key": reason_keys[:, j] for j in range(k)}
-    return pd.DataFrame({name: pd.Series(v, index=contrib.index, dtype="str")
-                         for name, v in columns.items()}, index=contrib.index)
+    texts, names = pa.array(said, type=pa.large_string()), pa.array(keys, type=pa.large_string())
+    out = {f"reason_{j + 1}": _strings(texts, codes[j], contrib.index) for j in range(k)}
+    out |= {f"reason_{j + 1}_key": _strings(names, key_codes[j], contrib.index)
+            for j in range(k)}
+    return pd.DataFrame(out, index=contrib.index)
+
+
+def _strings(texts: pa.Array, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``texts[codes]`` in pandas' string dtype, NA where the code is -1."""
+    taken = texts.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(taken, dtype="str"), index=index)

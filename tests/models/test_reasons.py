@@ -403,6 +403,9 @@ def _sentence(driver: str, values: dict[str, object], **kwargs: object) -> tuple
      "no purchase for 143 days, 4.8 times its usual gap"),
     ("recency_days", {"recency_days": 1.0, "recency_gap_ratio": np.nan},
      "no purchase for 1 day"),
+    # a ratio that cannot be derived is not told
+    ("gap_median_days", {"recency_days": 10.0, "gap_median_days": -1.0},
+     "no purchase for 10 days"),
     ("complaint_unresolved_90d", {"complaint_unresolved_90d": 1, "complaint_count_90d": 4},
      "1 unresolved complaint in the last 90 days"),
     ("complaint_unresolved_90d", {"complaint_unresolved_90d": 2, "complaint_count_90d": 4},
