@@ -67,6 +67,7 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
                bgnbd_features: Literal["auto", "always", "never"] = "auto",
                candidates: Sequence[str] = tuple(CANDIDATES), seed: int = 0,
                transition_lightgbm: LightGBMParams | None = None,
+               value_lightgbm: LightGBMParams | None = None,
                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit every model on a labelled training frame.
 
@@ -94,8 +95,8 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
         (:func:`models.defection.choose`).
     seed
         Of the paired bootstrap of the choice.
-    transition_lightgbm
-        Hyper-parameters of the transition model; None: ``lightgbm``.
+    transition_lightgbm, value_lightgbm
+        Hyper-parameters of the transition and value models; None: ``lightgbm``.
 
     Returns
     -------
@@ -165,7 +166,7 @@ def fit_models(frame: pd.DataFrame, *, spec: FeatureSpec, lightgbm: LightGBMPara
                                   X_stop, stop["next_stage"].astype(str),
                                   transition_lightgbm or lightgbm, classes=STAGES)
     value = train_value(X_train, train["future_spend"].astype(float),
-                        X_stop, stop["future_spend"].astype(float), lightgbm)
+                        X_stop, stop["future_spend"].astype(float), value_lightgbm or lightgbm)
     for name, model in (("defection", boosters[frame_key]), ("defection_rfm", defection_rfm),
                         ("transition", transition), ("value", value)):
         summary[name] = {"best_iteration": model.best_iteration,
@@ -294,6 +295,7 @@ def _logodds(fit: pd.DataFrame, stop: pd.DataFrame, rows: pd.DataFrame,
 
 def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: LightGBMParams,
                  horizon_days: int, transition_lightgbm: LightGBMParams | None = None,
+                 value_lightgbm: LightGBMParams | None = None,
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The models that score: those of :func:`fit_models` trained again on every
     labelled row, the latest cutoff (the test snapshot) included.
@@ -311,7 +313,7 @@ def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: Light
         is used); not modified.
     fitted
         The output of :func:`fit_models`.
-    lightgbm, horizon_days, transition_lightgbm
+    lightgbm, horizon_days, transition_lightgbm, value_lightgbm
         As for :func:`fit_models`.
 
     Returns
@@ -351,7 +353,8 @@ def refit_models(frame: pd.DataFrame, fitted: dict[str, Any], *, lightgbm: Light
         y[window].astype(bool))
     transition = refit(fitted["transition"], X, rows["next_stage"].astype(str),
                        transition_lightgbm or lightgbm)
-    value = refit(fitted["value"], X, rows["future_spend"].astype(float), lightgbm)
+    value = refit(fitted["value"], X, rows["future_spend"].astype(float),
+                  value_lightgbm or lightgbm)
     deployed = {**fitted, "defection": defection, "defection_offset": offset,
                 "transition": transition, "value": value, "calibrator": calibrator,
                 "bgnbd": bgnbd}

@@ -423,6 +423,9 @@ class TrainParams(_Section):
     # The transition model's own shrinkage (None: lightgbm.learning_rate): it boosts
     # one tree per stage and round, so its rounds are what scoring pays for.
     transition_learning_rate: float | None = Field(default=0.2, gt=0, le=1)
+    # The value model's own shrinkage (None: lightgbm.learning_rate): its trees are
+    # walked for every scored customer too.
+    value_learning_rate: float | None = Field(default=0.1, gt=0, le=1)
     calibration_fraction: float = Field(default=0.5, gt=0, lt=1)
     effects: EffectSettings = Field(default_factory=EffectSettings)
     bgnbd_features: Literal["auto", "always", "never"] = "auto"

@@ -28,7 +28,11 @@ from pipeline.params import Params
 from pipeline.paths import PATHS, Paths
 from pipeline.runner import run_stage
 from pipeline.wiring.features import feature_spec
-from pipeline.wiring.models import lightgbm_params, transition_lightgbm_params
+from pipeline.wiring.models import (
+    lightgbm_params,
+    transition_lightgbm_params,
+    value_lightgbm_params,
+)
 
 log = logging.getLogger("churn")
 
@@ -41,7 +45,8 @@ def fit(frame: Any, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
         calibration_fraction=params.train.calibration_fraction,
         bgnbd_features=params.train.bgnbd_features,
         candidates=params.train.defection_candidates, seed=params.train.lightgbm.seed,
-        transition_lightgbm=transition_lightgbm_params(params))
+        transition_lightgbm=transition_lightgbm_params(params),
+        value_lightgbm=value_lightgbm_params(params))
 
 
 def refit(frame: Any, fitted: dict[str, Any],
@@ -50,7 +55,8 @@ def refit(frame: Any, fitted: dict[str, Any],
     :func:`models.train.refit_models`), with the settings of params."""
     return refit_models(frame, fitted, lightgbm=lightgbm_params(params),
                         horizon_days=params.labels.horizon_days,
-                        transition_lightgbm=transition_lightgbm_params(params))
+                        transition_lightgbm=transition_lightgbm_params(params),
+                        value_lightgbm=value_lightgbm_params(params))
 
 
 def effects(frame: Any, fitted: dict[str, Any], deployed: dict[str, Any], params: Params,

@@ -24,12 +24,21 @@ def lightgbm_params(params: Params) -> LightGBMParams:
     return params.train.lightgbm
 
 
+def _at_rate(params: Params, rate: float | None) -> LightGBMParams:
+    shared = params.train.lightgbm
+    return shared if rate is None else shared.model_copy(update={"learning_rate": rate})
+
+
 def transition_lightgbm_params(params: Params) -> LightGBMParams:
     """The transition model's hyper-parameters: ``train.lightgbm`` with
     ``train.transition_learning_rate`` when it is set."""
-    rate = params.train.transition_learning_rate
-    shared = params.train.lightgbm
-    return shared if rate is None else shared.model_copy(update={"learning_rate": rate})
+    return _at_rate(params, params.train.transition_learning_rate)
+
+
+def value_lightgbm_params(params: Params) -> LightGBMParams:
+    """The value model's hyper-parameters: ``train.lightgbm`` with
+    ``train.value_learning_rate`` when it is set."""
+    return _at_rate(params, params.train.value_learning_rate)
 
 
 def promotion_rule(params: Params) -> PromotionRule:

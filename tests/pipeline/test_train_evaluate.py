@@ -159,15 +159,16 @@ def test_the_models_that_score_have_seen_the_latest_cutoff(project):
     assert after[y].mean() < before[y].mean() - 0.05
 
 
-def test_the_transition_model_boosts_at_its_own_learning_rate(project):
+def test_the_transition_and_value_models_boost_at_their_own_learning_rates(project):
     params, paths, _, _, _ = project
-    rate = params.train.transition_learning_rate
-    assert rate is not None and rate != params.train.lightgbm.learning_rate
+    shared = params.train.lightgbm.learning_rate
+    rates = {"transition": params.train.transition_learning_rate,
+             "value": params.train.value_learning_rate, "defection_rfm": shared}
+    assert len(set(rates.values())) == 3
     for folder in (paths.models, paths.deployed_models):
         fitted = load_fitted(folder)
-        assert float(fitted["transition"].booster.params["learning_rate"]) == rate
-        assert float(fitted["value"].booster.params["learning_rate"]) == \
-            params.train.lightgbm.learning_rate
+        for name, rate in rates.items():
+            assert float(fitted[name].booster.params["learning_rate"]) == rate, name
 
 
 def test_evaluate_stops_before_any_work_when_the_store_lost_the_training_run(
