@@ -227,11 +227,21 @@ def _path_contributions(model: TrainedModel, X: pd.DataFrame,
                         projection: np.ndarray) -> np.ndarray:
     """Path contributions projected on ``projection`` (features x outputs), then the bias."""
     tables, bias = _path_tables(model.booster, model.best_iteration, len(model.feature_names))
-    leaves = np.asarray(model.booster.predict(X, pred_leaf=True,
-                                              num_iteration=model.best_iteration))
-    leaves = leaves.reshape(len(X), -1).astype(np.intp)
-    summed = leaf_sums(leaves, stack_tables([table @ projection for table in tables]))
-    return np.column_stack([summed, np.full(len(X), bias)])
+    stacked = stack_tables([table @ projection for table in tables])
+    out = np.empty((len(X), projection.shape[1] + 1))
+    out[:, -1] = bias
+    # LightGBM returns the leaves of all rows as doubles before it makes them int32 (12
+    # bytes a row and tree): taken a slice of rows at a time, they stay a few MB.
+    for start in range(0, len(X), _LEAF_ROWS):
+        rows = X.iloc[start:start + _LEAF_ROWS]
+        leaves = np.asarray(model.booster.predict(rows, pred_leaf=True,
+                                                  num_iteration=model.best_iteration))
+        out[start:start + len(rows), :-1] = leaf_sums(leaves.reshape(len(rows), -1), stacked)
+    return out
+
+
+#: Rows whose leaves :func:`_path_contributions` asks LightGBM for at once.
+_LEAF_ROWS = 16_384
 
 
 # --------------------------------------------------------------------------

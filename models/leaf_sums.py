@@ -50,8 +50,8 @@ def leaf_sums(leaves: np.ndarray, tables: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     leaves
-        Shape ``(rows, trees)``: the leaf index of each row in each tree (LightGBM's
-        ``pred_leaf``).
+        Shape ``(rows, trees)``, integers: the leaf index of each row in each tree
+        (LightGBM's ``pred_leaf``, int32).
     tables
         Shape ``(trees, most leaves, width)``, from :func:`stack_tables`.
 
@@ -65,7 +65,11 @@ def leaf_sums(leaves: np.ndarray, tables: np.ndarray) -> np.ndarray:
     ValueError
         If the shapes disagree or a leaf index is outside its tree's table.
     """
-    leaves = np.ascontiguousarray(leaves, dtype=np.intp)
+    leaves = np.asarray(leaves)
+    if not np.issubdtype(leaves.dtype, np.integer):
+        raise ValueError(f"leaf_sums: leaf indices must be integers, got {leaves.dtype}")
+    # int32 (LightGBM's pred_leaf) or int64 as given: a copy only if not contiguous.
+    leaves = np.ascontiguousarray(leaves)
     tables = np.ascontiguousarray(tables, dtype=np.float64)
     if leaves.ndim != 2 or tables.ndim != 3 or leaves.shape[1] != tables.shape[0]:
         raise ValueError(f"leaf_sums: leaves of shape {leaves.shape} do not match tables of "

@@ -42,3 +42,14 @@ def test_shapes_and_leaves_outside_the_tables_are_refused():
         leaf_sums(np.zeros((4, 3), dtype=np.intp), tables)
     with pytest.raises(ValueError, match="outside the tables' 3 leaves"):
         leaf_sums(np.array([[0, 3]]), tables)
+
+
+def test_int32_leaves_as_lightgbm_gives_them_sum_alike_and_floats_are_refused():
+    rng = np.random.default_rng(3)
+    tables = [rng.normal(size=(7, 3)) for _ in range(20)]
+    leaves = rng.integers(0, 7, size=(500, 20))
+    stacked = stack_tables(tables)
+    assert np.array_equal(leaf_sums(leaves.astype(np.int32), stacked),
+                          leaf_sums(leaves.astype(np.int64), stacked))
+    with pytest.raises(ValueError, match="must be integers"):
+        leaf_sums(leaves.astype(float), stacked)
