@@ -561,7 +561,7 @@ class ScoreParams(_Section):
     # A date more than labels.horizon_days after the last event is refused unless forced.
     force_as_of: bool = False
     model_uri: str | None = None  # null: models:/<train.registered_model>@champion
-    chunk_rows: int = Field(default=100_000, ge=1_000)
+    chunk_rows: int = Field(default=50_000, ge=1_000)
     workers: int = Field(default=2, ge=1)
     reason_method: Literal["path", "treeshap"] = "path"
     drift: DriftParams = Field(default_factory=DriftParams)

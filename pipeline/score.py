@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.uplift import describe
-from pipeline import tracking
+from pipeline import memory, tracking
 from pipeline.config import load_params
 from pipeline.engine import build_features, open_clean
 from pipeline.errors import DriftError
@@ -198,8 +198,11 @@ def main(params: Params | None = None, paths: Paths | None = None, *,
                                            scored_at=scored_at, threshold=threshold,
                                            workers=params.score.workers, progress=progress,
                                            spool=paths.root)
+    # Each step's peak would otherwise come on top of the memory the last one freed.
+    memory.release()
     t1 = time.perf_counter()
     scores, contacts = apply_contacts(scores, model.scorer.decisions.policy, params.score.budget)
+    memory.release()
     economics = model.scorer.decisions.economics
     contacts = {"mode": economics.mode, "margin": economics.margin,
                 "effects": describe(model.scorer.fitted.get("effects"), economics), **contacts}
