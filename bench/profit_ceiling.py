@@ -42,7 +42,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from models.economics import SPEND_ACTIONS, decide  # noqa: E402
-from models.fitted import load_fitted  # noqa: E402
+from models.fitted import _design, load_fitted  # noqa: E402
 from models.profit import evaluate_policies  # noqa: E402
 from models.uplift_checks import gate  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
@@ -83,14 +83,11 @@ def main() -> None:
     v_true = truth["expected_spend"].to_numpy(dtype=float)
     stage = scored["stage"].astype(str).to_numpy()
     learned = fitted.get("effects")
-    if learned is not None:
-        from models.fitted import _design
-
+    used = None
+    if learned is not None:  # the effects the scorer decided with, as it computes them
         _, X = _design(fitted, test[list(bundle.feature_schema)].assign(stage=stage),
                        d.horizon_days)
         used = learned.effects(X, d.economics)
-    else:
-        used = None
     segment_stage = (test["segment"].astype(str).fillna("unknown").to_numpy(dtype=object)
                      + "|" + stage.astype(object))
     by_cell = _group_means(truth, segment_stage)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+import models.contributions as contributions_module
 from features.spec import KEY_COLUMNS, FeatureSpec, feature_table
 from models.contributions import (
     BIAS_COLUMN,
@@ -129,6 +130,18 @@ def test_contributions_sum_to_the_raw_score(fitted, method):
                  "segment", "stage"]
     assert spread[["recency_gap_ratio", "complaint_unresolved_90d"]].min() > \
         3 * spread[unrelated].max()
+
+
+def test_path_contributions_taken_in_slices_of_rows_are_the_same_to_the_last_bit(
+        fitted, monkeypatch):
+    model, spec = fitted
+    X = spec.transform(_customers(500, 4))
+    whole = contributions(model, X, method="path")
+    monkeypatch.setattr(contributions_module, "_LEAF_ROWS", 7)  # 72 slices, the last of 3
+    sliced = contributions(model, X, method="path")
+    pd.testing.assert_frame_equal(sliced, whole, check_exact=True)
+    raw = model.booster.predict(X, raw_score=True, num_iteration=model.best_iteration)
+    np.testing.assert_allclose(sliced.sum(axis=1).to_numpy(), raw, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", CONTRIBUTION_METHODS)
